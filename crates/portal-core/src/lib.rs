@@ -1,0 +1,17 @@
+//! Portal's pure domain: values parsed once at the boundary, the permission model and every
+//! "may X do Y?" rule, and the domain events that other crates react to.
+//!
+//! Nothing here performs I/O or knows about HTTP or SQL, so every rule can be tested alone and
+//! every caller (the pages, the API, the command line) gets the same answer.
+
+pub mod access;
+pub mod audit;
+pub mod fields;
+pub mod ids;
+pub mod org;
+pub mod patient;
+pub mod staff;
+pub mod time_util;
+
+pub use access::{AccessError, Principal, StaffPrincipal};
+pub use fields::{FieldError, FieldErrors};

@@ -1,0 +1,25 @@
+//! Portal's persistence: the schema, mirrored migrations for SQLite and PostgreSQL, the query
+//! functions (each takes a connection), the audit chain, and per-test databases.
+//!
+//! SQL lives here and nowhere else. There are no repository traits: there is one storage
+//! engine, diesel, and a small facade ([`db`]) that runs a query body on either backend.
+
+pub mod audit;
+pub mod db;
+mod error;
+pub mod ids;
+pub mod org;
+pub mod patients;
+pub mod schema;
+pub mod sessions;
+pub mod staff;
+pub mod testing;
+
+pub use db::{Backend, Db, DbConn, PoolOptions};
+pub use error::StoreError;
+
+pub(crate) mod migrations {
+    use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+    pub const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+    pub const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+}

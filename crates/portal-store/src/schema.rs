@@ -1,0 +1,192 @@
+//! The one hand-written schema, with types that map alike on SQLite and PostgreSQL.
+
+diesel::table! {
+    organization (id) {
+        id -> Integer,
+        name -> Text,
+        phone -> Nullable<Text>,
+        logo_content_type -> Nullable<Text>,
+        logo -> Nullable<Binary>,
+        brand_by_location -> Bool,
+        use_portal -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    setting_changes (id) {
+        id -> Text,
+        setting -> Text,
+        old_value -> Text,
+        new_value -> Text,
+        fee_locations -> Nullable<BigInt>,
+        fee_total_cents -> Nullable<BigInt>,
+        acknowledged -> Bool,
+        changed_by -> Nullable<Text>,
+        changed_by_name -> Text,
+        ip -> Nullable<Text>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    locations (id) {
+        id -> Text,
+        name -> Text,
+        address_line1 -> Nullable<Text>,
+        city -> Nullable<Text>,
+        state -> Nullable<Text>,
+        zip -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        time_zone -> Text,
+        logo_content_type -> Nullable<Text>,
+        logo -> Nullable<Binary>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    staff_users (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        active -> Bool,
+        perm_allow_document_share -> Bool,
+        perm_available_for_portal_messages -> Bool,
+        perm_manage_portal_packages -> Bool,
+        perm_manage_portal_settings -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    staff_locations (staff_id, location_id) {
+        staff_id -> Text,
+        location_id -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        user_kind -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        absolute_expires_at -> Timestamp,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sign_in_failures (account_key) {
+        account_key -> Text,
+        consecutive_failures -> Integer,
+        last_failure_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    patients (id) {
+        id -> Text,
+        record_number -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        search_name -> Text,
+        date_of_birth -> Date,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        address_line1 -> Nullable<Text>,
+        city -> Nullable<Text>,
+        state -> Nullable<Text>,
+        zip -> Nullable<Text>,
+        location_id -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    patient_contacts (id) {
+        id -> Text,
+        patient_id -> Text,
+        kind -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        relation -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    care_team_members (patient_id, staff_id) {
+        patient_id -> Text,
+        staff_id -> Text,
+        team_role -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        actor_name -> Text,
+        action -> Text,
+        patient_id -> Nullable<Text>,
+        target_kind -> Nullable<Text>,
+        target_id -> Nullable<Text>,
+        detail -> Text,
+        ip -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(staff_locations -> staff_users (staff_id));
+diesel::joinable!(staff_locations -> locations (location_id));
+diesel::joinable!(patients -> locations (location_id));
+diesel::joinable!(patient_contacts -> patients (patient_id));
+diesel::joinable!(care_team_members -> patients (patient_id));
+diesel::joinable!(care_team_members -> staff_users (staff_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organization,
+    setting_changes,
+    locations,
+    staff_users,
+    staff_locations,
+    sessions,
+    sign_in_failures,
+    counters,
+    patients,
+    patient_contacts,
+    care_team_members,
+    audit_log,
+    audit_head,
+);

@@ -1,0 +1,15 @@
+DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log;
+DROP FUNCTION IF EXISTS audit_log_append_only();
+DROP TABLE audit_head;
+DROP TABLE audit_log;
+DROP TABLE care_team_members;
+DROP TABLE patient_contacts;
+DROP TABLE patients;
+DROP TABLE counters;
+DROP TABLE sign_in_failures;
+DROP TABLE sessions;
+DROP TABLE staff_locations;
+DROP TABLE staff_users;
+DROP TABLE locations;
+DROP TABLE setting_changes;
+DROP TABLE organization;

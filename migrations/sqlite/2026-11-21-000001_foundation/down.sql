@@ -1,0 +1,13 @@
+DROP TABLE audit_head;
+DROP TABLE audit_log;
+DROP TABLE care_team_members;
+DROP TABLE patient_contacts;
+DROP TABLE patients;
+DROP TABLE counters;
+DROP TABLE sign_in_failures;
+DROP TABLE sessions;
+DROP TABLE staff_locations;
+DROP TABLE staff_users;
+DROP TABLE locations;
+DROP TABLE setting_changes;
+DROP TABLE organization;
