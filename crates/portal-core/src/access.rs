@@ -105,11 +105,7 @@ impl StaffPrincipal {
     }
 
     pub fn require(&self, p: Permission) -> Result<(), AccessError> {
-        if self.has(p) {
-            Ok(())
-        } else {
-            Err(AccessError::Forbidden { needs: permission_name(p) })
-        }
+        if self.has(p) { Ok(()) } else { Err(AccessError::Forbidden { needs: permission_name(p) }) }
     }
 
     pub fn may_access_location(&self, location: &LocationId) -> bool {
@@ -186,7 +182,9 @@ mod tests {
 
     #[test]
     fn only_super_admin_grants_manage_portal_settings() {
-        assert!(may_change_portal_permission(&staff(StaffRole::SuperAdmin), PortalPermission::ManagePortalSettings).is_ok());
+        assert!(
+            may_change_portal_permission(&staff(StaffRole::SuperAdmin), PortalPermission::ManagePortalSettings).is_ok()
+        );
         for role in [StaffRole::PracticeManager, StaffRole::Clinician, StaffRole::FrontDesk, StaffRole::Billing] {
             assert_eq!(
                 may_change_portal_permission(&staff(role), PortalPermission::ManagePortalSettings),
@@ -224,10 +222,25 @@ mod tests {
         assert!(may_change_staff(&pm, Some(&other), Some(StaffRole::FrontDesk), StaffRole::Clinician, false).is_ok());
         assert!(may_change_staff(&pm, Some(&other), Some(StaffRole::FrontDesk), StaffRole::SuperAdmin, false).is_err());
         assert!(may_change_staff(&pm, Some(&other), Some(StaffRole::SuperAdmin), StaffRole::SuperAdmin, true).is_err());
-        assert!(may_change_staff(&staff(StaffRole::Clinician), Some(&other), Some(StaffRole::FrontDesk), StaffRole::FrontDesk, false).is_err());
+        assert!(
+            may_change_staff(
+                &staff(StaffRole::Clinician),
+                Some(&other),
+                Some(StaffRole::FrontDesk),
+                StaffRole::FrontDesk,
+                false
+            )
+            .is_err()
+        );
         let sa = staff(StaffRole::SuperAdmin);
-        assert!(may_change_staff(&sa, Some(&sa.id.clone()), Some(StaffRole::SuperAdmin), StaffRole::SuperAdmin, true).is_err());
-        assert!(may_change_staff(&sa, Some(&sa.id.clone()), Some(StaffRole::SuperAdmin), StaffRole::Billing, false).is_err());
+        assert!(
+            may_change_staff(&sa, Some(&sa.id.clone()), Some(StaffRole::SuperAdmin), StaffRole::SuperAdmin, true)
+                .is_err()
+        );
+        assert!(
+            may_change_staff(&sa, Some(&sa.id.clone()), Some(StaffRole::SuperAdmin), StaffRole::Billing, false)
+                .is_err()
+        );
     }
 
     #[test]
@@ -238,5 +251,32 @@ mod tests {
         assert!(fd.may_access_location(&fd.locations[0].clone()));
         assert!(staff(StaffRole::SuperAdmin).may_access_location(&other));
         assert_eq!(Principal::Staff(staff(StaffRole::SuperAdmin)).location_scope(), None);
+    }
+}
+
+/// A principal and where the request came from: what every use case receives, so that its audit
+/// row can say who, acting for whom, and from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub principal: Principal,
+    /// The client address (after trusted-proxy resolution), if known.
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn new(principal: Principal, ip: Option<String>) -> Self {
+        Self { principal, ip }
+    }
+
+    /// The operator at the command line.
+    pub fn system() -> Self {
+        Self { principal: Principal::System, ip: None }
+    }
+
+    pub fn name(&self) -> &str {
+        match &self.principal {
+            Principal::Staff(s) => &s.name,
+            Principal::System => "system",
+        }
     }
 }

@@ -21,10 +21,7 @@ impl FieldErrors {
     }
 
     pub fn push(&mut self, field: &str, detail: impl std::fmt::Display) {
-        self.0.push(FieldError {
-            field: field.to_owned(),
-            detail: detail.to_string(),
-        });
+        self.0.push(FieldError { field: field.to_owned(), detail: detail.to_string() });
     }
 
     pub fn single(field: &str, detail: impl std::fmt::Display) -> Self {
@@ -54,9 +51,6 @@ impl FieldErrors {
     }
 
     pub fn get(&self, field: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.detail.as_str())
+        self.0.iter().find(|e| e.field == field).map(|e| e.detail.as_str())
     }
 }

@@ -10,8 +10,9 @@ pub mod fields;
 pub mod ids;
 pub mod org;
 pub mod patient;
+pub mod signin;
 pub mod staff;
 pub mod time_util;
 
-pub use access::{AccessError, Principal, StaffPrincipal};
+pub use access::{AccessError, Actor, Principal, StaffPrincipal};
 pub use fields::{FieldError, FieldErrors};

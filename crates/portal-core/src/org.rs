@@ -194,7 +194,10 @@ mod tests {
         assert!(check_use_portal_change(true, false, fee).is_err());
         assert!(check_use_portal_change(true, true, fee).is_ok());
         assert!(check_use_portal_change(false, false, fee).is_ok());
-        assert_eq!(check_use_portal_change(true, true, PortalFee::for_locations(0)), Err(UsePortalRefused::NoLocations));
+        assert_eq!(
+            check_use_portal_change(true, true, PortalFee::for_locations(0)),
+            Err(UsePortalRefused::NoLocations)
+        );
     }
 
     #[test]
@@ -202,7 +205,10 @@ mod tests {
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
         png.extend([0u8; 32]);
         assert_eq!(LogoImage::parse(png).unwrap().content_type(), "image/png");
-        assert_eq!(LogoImage::parse(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0, 0xFF, 0xD9]).unwrap().content_type(), "image/jpeg");
+        assert_eq!(
+            LogoImage::parse(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0, 0xFF, 0xD9]).unwrap().content_type(),
+            "image/jpeg"
+        );
         assert_eq!(LogoImage::parse(b"<svg onload=alert(1)>".to_vec()), Err(LogoRefused::NotAnImage));
         assert_eq!(LogoImage::parse(vec![]), Err(LogoRefused::Empty));
         assert!(matches!(LogoImage::parse(vec![0; LogoImage::MAX_BYTES + 1]), Err(LogoRefused::TooLarge { .. })));

@@ -125,9 +125,8 @@ impl Email {
         if t.len() > Self::MAX {
             return Err(InvalidValue::TooLong { max: Self::MAX });
         }
-        let ok_chars = t
-            .chars()
-            .all(|c| !c.is_control() && !c.is_whitespace() && !matches!(c, '<' | '>' | ',' | ';' | '"'));
+        let ok_chars =
+            t.chars().all(|c| !c.is_control() && !c.is_whitespace() && !matches!(c, '<' | '>' | ',' | ';' | '"'));
         let (local, domain) = t.rsplit_once('@').ok_or(InvalidValue::Email)?;
         let domain_ok = domain.contains('.')
             && !domain.starts_with('.')
@@ -182,9 +181,7 @@ impl ZipCode {
         }
         let b = t.as_bytes();
         let five = b.len() >= 5 && b[..5].iter().all(u8::is_ascii_digit);
-        let ok = five
-            && (b.len() == 5
-                || (b.len() == 10 && b[5] == b'-' && b[6..].iter().all(u8::is_ascii_digit)));
+        let ok = five && (b.len() == 5 || (b.len() == 10 && b[5] == b'-' && b[6..].iter().all(u8::is_ascii_digit)));
         if ok { Ok(Self(t.to_owned())) } else { Err(InvalidValue::ZipCode) }
     }
 
@@ -234,9 +231,7 @@ impl Phone {
             return Err(InvalidValue::Missing);
         }
         let digits = t.chars().filter(char::is_ascii_digit).count();
-        let allowed = t
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '+' | '.'));
+        let allowed = t.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '+' | '.'));
         if allowed && (7..=15).contains(&digits) && t.len() <= 30 {
             Ok(Self(t.to_owned()))
         } else {
@@ -507,5 +502,72 @@ mod tests {
         assert!(Phone::parse("call me").is_err());
         assert_eq!(RecordNumber::parse("mrn-001").unwrap().as_str(), "MRN-001");
         assert!(RecordNumber::parse("MRN 001").is_err());
+    }
+}
+
+/// What a staff member typed in the patient search box, interpreted once: a date of birth
+/// (`YYYY-MM-DD` or `MM/DD/YYYY`), a record number (letters, a dash and digits, such as
+/// `P-001042`), or words of a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatientSearchText {
+    Everyone,
+    DateOfBirth(Date),
+    RecordNumber(String),
+    NameWords(Vec<String>),
+}
+
+impl PatientSearchText {
+    pub fn interpret(raw: &str) -> Self {
+        let t = raw.trim();
+        if t.is_empty() {
+            return Self::Everyone;
+        }
+        if let Some(d) = parse_iso_date(t).or_else(|| parse_us_date(t)) {
+            return Self::DateOfBirth(d);
+        }
+        let record_like =
+            t.chars().any(|c| c.is_ascii_digit()) && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if record_like {
+            if let Ok(r) = RecordNumber::parse(t) {
+                return Self::RecordNumber(r.0);
+            }
+        }
+        let words: Vec<String> = t
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .take(5)
+            .map(|w| w.chars().take(50).collect::<String>().to_lowercase())
+            .collect();
+        if words.is_empty() { Self::Everyone } else { Self::NameWords(words) }
+    }
+}
+
+fn parse_us_date(t: &str) -> Option<Date> {
+    let mut parts = t.split('/');
+    let m: u8 = parts.next()?.parse().ok()?;
+    let d: u8 = parts.next()?.parse().ok()?;
+    let y: i32 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || y < 1000 {
+        return None;
+    }
+    Date::from_calendar_date(y, Month::try_from(m).ok()?, d).ok()
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn interprets_search_text() {
+        assert_eq!(PatientSearchText::interpret("  "), PatientSearchText::Everyone);
+        assert_eq!(PatientSearchText::interpret("2010-02-03"), PatientSearchText::DateOfBirth(date!(2010 - 02 - 03)));
+        assert_eq!(PatientSearchText::interpret("2/3/2010"), PatientSearchText::DateOfBirth(date!(2010 - 02 - 03)));
+        assert_eq!(PatientSearchText::interpret("p-001042"), PatientSearchText::RecordNumber("P-001042".into()));
+        assert_eq!(
+            PatientSearchText::interpret("Lee, Ann"),
+            PatientSearchText::NameWords(vec!["lee".into(), "ann".into()])
+        );
+        assert_eq!(PatientSearchText::interpret("O'Brien"), PatientSearchText::NameWords(vec!["o'brien".into()]));
     }
 }

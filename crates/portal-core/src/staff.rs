@@ -38,13 +38,8 @@ pub enum Permission {
 }
 
 impl StaffRole {
-    pub const ALL: [StaffRole; 5] = [
-        Self::SuperAdmin,
-        Self::PracticeManager,
-        Self::Clinician,
-        Self::FrontDesk,
-        Self::Billing,
-    ];
+    pub const ALL: [StaffRole; 5] =
+        [Self::SuperAdmin, Self::PracticeManager, Self::Clinician, Self::FrontDesk, Self::Billing];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,24 +65,16 @@ impl StaffRole {
         Self::ALL
             .into_iter()
             .find(|r| r.as_str() == raw.trim())
-            .ok_or(InvalidValue::NotOneOf {
-                allowed: "super_admin, practice_manager, clinician, front_desk, billing",
-            })
+            .ok_or(InvalidValue::NotOneOf { allowed: "super_admin, practice_manager, clinician, front_desk, billing" })
     }
 
     /// The EMR-side permissions of the role. Written as a table so that a reader can audit it.
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Self::SuperAdmin => &[
-                ManageUsers,
-                ViewPatients,
-                EditPatients,
-                ManageCareTeams,
-                ManageCompany,
-                ViewAuditLog,
-                AllLocations,
-            ],
+            Self::SuperAdmin => {
+                &[ManageUsers, ViewPatients, EditPatients, ManageCareTeams, ManageCompany, ViewAuditLog, AllLocations]
+            }
             Self::PracticeManager => &[ManageUsers, ViewPatients, EditPatients, ManageCareTeams],
             Self::Clinician => &[ViewPatients, EditPatients, ManageCareTeams],
             Self::FrontDesk => &[ViewPatients, EditPatients],

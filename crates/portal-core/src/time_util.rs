@@ -17,9 +17,7 @@ pub fn truncate_micros(t: OffsetDateTime) -> PrimitiveDateTime {
 
 /// Renders a stored UTC time as RFC 3339, the one time format of the API.
 pub fn rfc3339(t: PrimitiveDateTime) -> String {
-    t.assume_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    t.assume_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -13,9 +13,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::PrimitiveDateTime;
 
+use crate::StoreError;
 use crate::db::{DbConn, on_backend};
 use crate::schema::{audit_head, audit_log};
-use crate::StoreError;
 
 /// What a use case records. `detail` never holds PHI values: names of changed fields, counts,
 /// setting values, never a diagnosis or a message body.
@@ -108,9 +108,10 @@ fn row_hash(
 
 /// Appends one row to the chain. Call it inside [`crate::Db::write`], after the change itself.
 pub async fn append(conn: &mut DbConn, e: &AuditEntry) -> Result<i64, StoreError> {
-    let (head_seq, head_hash): (i64, String) = on_backend!(conn,
-        sqlite |c| audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).first(c).await,
-        pg |c| audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).for_update().first(c).await
+    let (head_seq, head_hash): (i64, String) = on_backend!(
+        conn,
+        sqlite | c | audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).first(c).await,
+        pg | c | audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).for_update().first(c).await
     )?;
     let seq = head_seq + 1;
     let at = now_utc();
@@ -170,10 +171,7 @@ pub async fn list(conn: &mut DbConn, f: &AuditFilter) -> Result<Vec<AuditRow>, S
     // A boxed query is tied to one backend, so the filter is built once per arm.
     macro_rules! filtered {
         ($db:ty) => {{
-            let mut q = audit_log::table
-                .select(AuditRow::as_select())
-                .order(audit_log::seq.desc())
-                .into_boxed::<$db>();
+            let mut q = audit_log::table.select(AuditRow::as_select()).order(audit_log::seq.desc()).into_boxed::<$db>();
             if let Some(p) = &f.patient_id {
                 q = q.filter(audit_log::patient_id.eq(p.clone()));
             }
@@ -195,9 +193,10 @@ pub async fn list(conn: &mut DbConn, f: &AuditFilter) -> Result<Vec<AuditRow>, S
             q.limit(f.limit.clamp(1, 500))
         }};
     }
-    Ok(on_backend!(conn,
-        sqlite |c| filtered!(diesel::sqlite::Sqlite).load(c).await,
-        pg |c| filtered!(diesel::pg::Pg).load(c).await
+    Ok(on_backend!(
+        conn,
+        sqlite | c | filtered!(diesel::sqlite::Sqlite).load(c).await,
+        pg | c | filtered!(diesel::pg::Pg).load(c).await
     )?)
 }
 
@@ -229,7 +228,10 @@ pub async fn verify(conn: &mut DbConn) -> Result<VerifyReport, StoreError> {
             if r.seq != expected_seq {
                 return Ok(VerifyReport {
                     rows_checked: checked,
-                    first_broken: Some((expected_seq, format!("row {expected_seq} is missing (next row is {})", r.seq))),
+                    first_broken: Some((
+                        expected_seq,
+                        format!("row {expected_seq} is missing (next row is {})", r.seq),
+                    )),
                 });
             }
             if r.prev_hash != prev_hash {
@@ -266,16 +268,49 @@ pub async fn verify(conn: &mut DbConn) -> Result<VerifyReport, StoreError> {
             break;
         }
     }
-    let (head_seq, head_hash): (i64, String) = on_backend!(conn, |c| audit_head::table
-        .find(1)
-        .select((audit_head::seq, audit_head::hash))
-        .first(c)
-        .await)?;
+    let (head_seq, head_hash): (i64, String) =
+        on_backend!(conn, |c| audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).first(c).await)?;
     if head_seq != checked || head_hash != prev_hash {
         return Ok(VerifyReport {
             rows_checked: checked,
-            first_broken: Some((checked + 1, format!("the chain ends at row {checked} but {head_seq} rows were written (rows removed from the end)"))),
+            first_broken: Some((
+                checked + 1,
+                format!("the chain ends at row {checked} but {head_seq} rows were written (rows removed from the end)"),
+            )),
         });
     }
     Ok(VerifyReport { rows_checked: checked, first_broken: None })
+}
+
+impl AuditEntry {
+    /// An entry for `action` by `actor`; add the patient and target with the builder methods.
+    pub fn by(actor: &portal_core::Actor, action: AuditAction) -> Self {
+        Self {
+            actor_kind: actor.principal.actor_kind(),
+            actor_id: actor.principal.actor_id().map(str::to_owned),
+            actor_name: actor.name().to_owned(),
+            action,
+            patient_id: None,
+            target_kind: None,
+            target_id: None,
+            detail: serde_json::Value::Object(Default::default()),
+            ip: actor.ip.clone(),
+        }
+    }
+
+    pub fn patient(mut self, id: &str) -> Self {
+        self.patient_id = Some(id.to_owned());
+        self
+    }
+
+    pub fn target(mut self, kind: &'static str, id: &str) -> Self {
+        self.target_kind = Some(kind);
+        self.target_id = Some(id.to_owned());
+        self
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
 }

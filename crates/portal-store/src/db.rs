@@ -70,6 +70,9 @@ impl Backend {
 }
 
 /// A pooled connection of either backend. Queries take `&mut DbConn`.
+// The PostgreSQL variant is larger, but a connection is held by one task at a time and never
+// stored in bulk; boxing it would cost an allocation per checkout.
+#[allow(clippy::large_enum_variant)]
 pub enum DbConn {
     Sqlite(PooledConnection<'static, SqliteConn>),
     Pg(PooledConnection<'static, PgConn>),
@@ -88,8 +91,15 @@ enum Pools {
     /// SQLite allows one writer at a time. Readers share a pool; writes go through a pool of one
     /// connection, so our own writers queue in the process instead of failing with "database is
     /// locked", and `BEGIN IMMEDIATE` takes the lock up front.
-    Sqlite { read: SqlitePool, write: SqlitePool, path: PathBuf },
-    Pg { pool: PgPool, url: String },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        path: PathBuf,
+    },
+    Pg {
+        pool: PgPool,
+        url: String,
+    },
 }
 
 /// Pool sizes and timeouts. The defaults suit the two-core machines Portal is tested on.
@@ -199,15 +209,27 @@ impl Db {
         let db = self.clone();
         let task = tokio::spawn(async move {
             let mut conn = db.writer().await?;
-            let begin = match conn.backend() {
-                Backend::Sqlite => "BEGIN IMMEDIATE",
-                Backend::Postgres => "BEGIN",
+            let (begin, commit) = match conn.backend() {
+                Backend::Sqlite => ("BEGIN IMMEDIATE", "COMMIT"),
+                // After a failed statement PostgreSQL's transaction is aborted, and COMMIT then
+                // rolls back without an error: a use case that went on past a failed statement
+                // would be told that nothing it wrote was lost. The no-op first statement fails
+                // in an aborted transaction (and COMMIT is then skipped), in the same round trip.
+                Backend::Postgres => ("BEGIN", "SELECT 1; COMMIT"),
             };
             on_backend!(&mut conn, |c| c.batch_execute(begin).await).map_err(StoreError::from)?;
             let outcome = std::panic::AssertUnwindSafe(f(&mut conn)).catch_unwind().await;
             match outcome {
                 Ok(Ok(value)) => {
-                    on_backend!(&mut conn, |c| c.batch_execute("COMMIT").await).map_err(StoreError::from)?;
+                    if let Err(e) = on_backend!(&mut conn, |c| c.batch_execute(commit).await) {
+                        // A failed COMMIT (a deferred foreign key, SQLITE_BUSY, an I/O error)
+                        // leaves SQLite's transaction open, holding the write lock; the writer
+                        // would go back to the pool inside it and every later BEGIN would fail.
+                        // On PostgreSQL the transaction is aborted (the guard failed) or already
+                        // over (COMMIT failed); ROLLBACK ends it, with a warning at worst.
+                        rollback(&mut conn).await;
+                        return Err(StoreError::from(e).into());
+                    }
                     Ok(value)
                 }
                 Ok(Err(e)) => {
@@ -295,9 +317,7 @@ async fn sqlite_pool(path: &std::path::Path, size: u32, timeout: Duration) -> Re
         let url = url.to_owned();
         async move {
             let mut c = SqliteConn::establish(&url).await?;
-            c.batch_execute(SQLITE_PRAGMAS)
-                .await
-                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            c.batch_execute(SQLITE_PRAGMAS).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(c)
         }
         .boxed()

@@ -42,8 +42,5 @@ impl From<diesel::result::Error> for StoreError {
 
 /// SQLite reports a unique violation as "UNIQUE constraint failed: table.column".
 fn unique_subject(message: &str) -> String {
-    message
-        .rsplit_once(": ")
-        .map(|(_, cols)| cols.to_owned())
-        .unwrap_or_else(|| "a record".to_owned())
+    message.rsplit_once(": ").map(|(_, cols)| cols.to_owned()).unwrap_or_else(|| "a record".to_owned())
 }

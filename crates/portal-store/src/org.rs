@@ -23,12 +23,8 @@ pub struct Organization {
 
 /// The organisation; a fresh database has a placeholder row made here on first read.
 pub async fn organization(conn: &mut DbConn) -> Result<Organization, StoreError> {
-    let found: Option<Organization> = on_backend!(conn, |c| organization::table
-        .find(1)
-        .select(Organization::as_select())
-        .first(c)
-        .await
-        .optional())?;
+    let found: Option<Organization> =
+        on_backend!(conn, |c| organization::table.find(1).select(Organization::as_select()).first(c).await.optional())?;
     if let Some(o) = found {
         return Ok(o);
     }
@@ -44,11 +40,7 @@ pub async fn organization(conn: &mut DbConn) -> Result<Organization, StoreError>
         .on_conflict_do_nothing()
         .execute(c)
         .await)?;
-    Ok(on_backend!(conn, |c| organization::table
-        .find(1)
-        .select(Organization::as_select())
-        .first(c)
-        .await)?)
+    Ok(on_backend!(conn, |c| organization::table.find(1).select(Organization::as_select()).first(c).await)?)
 }
 
 pub struct CompanyUpdate<'a> {
@@ -177,11 +169,7 @@ pub async fn count_locations(conn: &mut DbConn) -> Result<i64, StoreError> {
 }
 
 pub async fn find_location(conn: &mut DbConn, id: &str) -> Result<Location, StoreError> {
-    Ok(on_backend!(conn, |c| locations::table
-        .find(id)
-        .select(Location::as_select())
-        .first(c)
-        .await)?)
+    Ok(on_backend!(conn, |c| locations::table.find(id).select(Location::as_select()).first(c).await)?)
 }
 
 pub async fn insert_location(conn: &mut DbConn, id: &str, f: &LocationFields) -> Result<(), StoreError> {
@@ -213,7 +201,12 @@ pub async fn update_location(conn: &mut DbConn, id: &str, f: &LocationFields) ->
     if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
-pub async fn set_location_logo(conn: &mut DbConn, id: &str, content_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
+pub async fn set_location_logo(
+    conn: &mut DbConn,
+    id: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
     let n = on_backend!(conn, |c| diesel::update(locations::table.find(id))
         .set((locations::logo_content_type.eq(content_type), locations::logo.eq(bytes)))
         .execute(c)

@@ -77,7 +77,9 @@ pub async fn insert(conn: &mut DbConn, id: &str, record_number: &str, f: &Patien
         .execute(c)
         .await)
     .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => StoreError::Conflict { what: format!("a patient with record number {record_number}") },
+        StoreError::Conflict { .. } => {
+            StoreError::Conflict { what: format!("a patient with record number {record_number}") }
+        }
         other => other,
     })?;
     Ok(())
@@ -93,11 +95,7 @@ pub async fn update(conn: &mut DbConn, id: &str, f: &PatientFields) -> Result<()
 }
 
 pub async fn find(conn: &mut DbConn, id: &str) -> Result<PatientRow, StoreError> {
-    Ok(on_backend!(conn, |c| patients::table
-        .find(id)
-        .select(PatientRow::as_select())
-        .first(c)
-        .await)?)
+    Ok(on_backend!(conn, |c| patients::table.find(id).select(PatientRow::as_select()).first(c).await)?)
 }
 
 pub async fn record_number_exists(conn: &mut DbConn, record_number: &str) -> Result<bool, StoreError> {
@@ -134,8 +132,11 @@ pub struct PatientSearch {
     pub limit: i64,
 }
 
-/// Escapes `%`, `_` and the escape character itself so that a typed word matches literally.
+/// Lowercases a typed word as [`search_name`] does (so matching is case-insensitive on both
+/// backends: PostgreSQL's LIKE is case-sensitive, SQLite's folds ASCII only), and escapes `%`,
+/// `_` and the escape character itself so that the word matches literally.
 fn like_contains(word: &str) -> String {
+    let word = word.to_lowercase();
     let mut s = String::with_capacity(word.len() + 2);
     s.push('%');
     for ch in word.chars() {
@@ -177,25 +178,30 @@ pub async fn search(conn: &mut DbConn, s: &PatientSearch) -> Result<(Vec<Patient
     }
     let limit = s.limit.clamp(1, 200);
     let offset = s.offset.max(0);
-    let rows = on_backend!(conn,
-        sqlite |c| filtered!(diesel::sqlite::Sqlite)
-            .order((patients::search_name.asc(), patients::id.asc()))
-            .select(PatientRow::as_select())
-            .limit(limit)
-            .offset(offset)
-            .load(c)
-            .await,
-        pg |c| filtered!(diesel::pg::Pg)
-            .order((patients::search_name.asc(), patients::id.asc()))
-            .select(PatientRow::as_select())
-            .limit(limit)
-            .offset(offset)
-            .load(c)
-            .await
+    let rows = on_backend!(
+        conn,
+        sqlite
+            | c
+            | filtered!(diesel::sqlite::Sqlite)
+                .order((patients::search_name.asc(), patients::id.asc()))
+                .select(PatientRow::as_select())
+                .limit(limit)
+                .offset(offset)
+                .load(c)
+                .await,
+        pg | c
+            | filtered!(diesel::pg::Pg)
+                .order((patients::search_name.asc(), patients::id.asc()))
+                .select(PatientRow::as_select())
+                .limit(limit)
+                .offset(offset)
+                .load(c)
+                .await
     )?;
-    let total: i64 = on_backend!(conn,
-        sqlite |c| filtered!(diesel::sqlite::Sqlite).count().get_result(c).await,
-        pg |c| filtered!(diesel::pg::Pg).count().get_result(c).await
+    let total: i64 = on_backend!(
+        conn,
+        sqlite | c | filtered!(diesel::sqlite::Sqlite).count().get_result(c).await,
+        pg | c | filtered!(diesel::pg::Pg).count().get_result(c).await
     )?;
     Ok((rows, total))
 }
@@ -244,7 +250,12 @@ pub async fn find_contact(conn: &mut DbConn, patient_id: &str, contact_id: &str)
         .await)?)
 }
 
-pub async fn insert_contact(conn: &mut DbConn, id: &str, patient_id: &str, f: &ContactFields) -> Result<(), StoreError> {
+pub async fn insert_contact(
+    conn: &mut DbConn,
+    id: &str,
+    patient_id: &str,
+    f: &ContactFields,
+) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
     on_backend!(conn, |c| diesel::insert_into(patient_contacts::table)
         .values((
@@ -258,7 +269,12 @@ pub async fn insert_contact(conn: &mut DbConn, id: &str, patient_id: &str, f: &C
     Ok(())
 }
 
-pub async fn update_contact(conn: &mut DbConn, patient_id: &str, id: &str, f: &ContactFields) -> Result<(), StoreError> {
+pub async fn update_contact(
+    conn: &mut DbConn,
+    patient_id: &str,
+    id: &str,
+    f: &ContactFields,
+) -> Result<(), StoreError> {
     let n = on_backend!(conn, |c| diesel::update(
         patient_contacts::table.find(id).filter(patient_contacts::patient_id.eq(patient_id))
     )
@@ -303,7 +319,12 @@ pub async fn care_team(conn: &mut DbConn, patient_id: &str) -> Result<Vec<CareTe
 }
 
 /// Adds a member, or changes the team role of one who is already on the team.
-pub async fn upsert_care_team_member(conn: &mut DbConn, patient_id: &str, staff_id: &str, team_role: &str) -> Result<(), StoreError> {
+pub async fn upsert_care_team_member(
+    conn: &mut DbConn,
+    patient_id: &str,
+    staff_id: &str,
+    team_role: &str,
+) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
     on_backend!(conn, |c| diesel::insert_into(care_team_members::table)
         .values((

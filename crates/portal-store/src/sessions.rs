@@ -51,7 +51,12 @@ pub async fn delete(conn: &mut DbConn, token_hash: &str) -> Result<bool, StoreEr
 }
 
 /// Ends every session of a user except `keep` (the one making the change, if any).
-pub async fn delete_for_user(conn: &mut DbConn, user_kind: &str, user_id: &str, keep: Option<&str>) -> Result<usize, StoreError> {
+pub async fn delete_for_user(
+    conn: &mut DbConn,
+    user_kind: &str,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<usize, StoreError> {
     let keep = keep.unwrap_or("").to_owned();
     Ok(on_backend!(conn, |c| diesel::delete(
         sessions::table
@@ -74,7 +79,11 @@ pub async fn list_for_user(conn: &mut DbConn, user_kind: &str, user_id: &str) ->
 }
 
 /// Removes sessions past their absolute lifetime or idle for longer than `idle_before`.
-pub async fn purge_expired(conn: &mut DbConn, now: PrimitiveDateTime, idle_before: PrimitiveDateTime) -> Result<usize, StoreError> {
+pub async fn purge_expired(
+    conn: &mut DbConn,
+    now: PrimitiveDateTime,
+    idle_before: PrimitiveDateTime,
+) -> Result<usize, StoreError> {
     Ok(on_backend!(conn, |c| diesel::delete(
         sessions::table.filter(sessions::absolute_expires_at.le(now).or(sessions::last_seen_at.lt(idle_before)))
     )

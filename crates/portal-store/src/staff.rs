@@ -75,11 +75,7 @@ pub async fn insert(conn: &mut DbConn, s: &NewStaff<'_>) -> Result<(), StoreErro
 }
 
 pub async fn find(conn: &mut DbConn, id: &str) -> Result<StaffRow, StoreError> {
-    Ok(on_backend!(conn, |c| staff_users::table
-        .find(id)
-        .select(StaffRow::as_select())
-        .first(c)
-        .await)?)
+    Ok(on_backend!(conn, |c| staff_users::table.find(id).select(StaffRow::as_select()).first(c).await)?)
 }
 
 pub async fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<StaffRow>, StoreError> {

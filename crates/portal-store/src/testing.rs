@@ -69,9 +69,7 @@ impl Drop for TestDb {
 
 async fn create_pg_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    let mut c = AsyncPgConnection::establish(admin_url)
-        .await
-        .map_err(|e| StoreError::Connect(e.to_string()))?;
+    let mut c = AsyncPgConnection::establish(admin_url).await.map_err(|e| StoreError::Connect(e.to_string()))?;
     // `name` is made above of ASCII letters, digits and underscores only.
     c.batch_execute(&format!("CREATE DATABASE {name}")).await?;
     Ok(())

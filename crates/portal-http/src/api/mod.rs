@@ -1,0 +1,53 @@
+//! The JSON API under `/api/v1`, documented by OpenAPI generated from these handlers.
+
+pub mod dto;
+mod org;
+mod patients;
+mod sessions;
+mod staff_users;
+
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portal API",
+        description = "The JSON API of Portal, an open-source patient portal server. Errors are RFC 9457 `application/problem+json`. Sign in with `POST /api/v1/staff/sessions` and send the token as `Authorization: Bearer TOKEN`.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "sessions", description = "Sign-in and sign-out"),
+        (name = "settings", description = "Instance settings (Manage Portal Settings)"),
+        (name = "company", description = "Company and locations"),
+        (name = "staff", description = "Staff users and their permissions (Manage Users)"),
+        (name = "patients", description = "Patients, contacts and care teams"),
+        (name = "audit", description = "The audit log (Super Admin)"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every API route, with its OpenAPI document.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(sessions::router())
+        .merge(org::router())
+        .merge(staff_users::router())
+        .merge(patients::router())
+}

@@ -1,0 +1,240 @@
+//! The `portal` command line.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portal_store::{Db, PoolOptions};
+
+use crate::config::{Config, ConfigArgs, LogFormat};
+use crate::state::AppState;
+
+#[derive(Debug, Parser)]
+#[command(name = "portal", version, about = "Portal: an open-source patient portal server.", long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve HTTP until SIGTERM or Ctrl-C.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Serve a demo clinic: seeds it on first run (or with --reset), prints sign-ins once.
+    Demo {
+        /// Delete the demo database and start over.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Administration tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Import records.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a Super Admin. The password is read from a prompt, or from standard input when it
+    /// is not a terminal; never from an argument, which other users could see.
+    CreateSuperAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a roster of patients from CSV. Every row is checked first; if any row is wrong,
+    /// nothing is imported and each problem is listed by row and column.
+    Patients {
+        /// A CSV file with a header row; columns: record_number, first_name, last_name,
+        /// date_of_birth, email, phone, address_line1, city, state, zip, location, status.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit log's hash chain; names the first broken row.
+    Verify,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("portal: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("portal: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("portal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url, &PoolOptions::default()).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => {
+            let db = open_db(&config).await?;
+            serve(AppState::new(db, config)).await?;
+        }
+        Command::Migrate => {
+            open_db(&config).await?;
+            println!("migrations applied");
+        }
+        Command::Demo { reset } => {
+            if reset {
+                crate::demo::remove_sqlite_database(&config.database_url)?;
+            }
+            let db = open_db(&config).await?;
+            let state = AppState::new(db, config);
+            if let Some(sign_ins) = crate::demo::seed_if_empty(&state).await? {
+                println!("{sign_ins}");
+            } else {
+                println!("Demo data already present (use --reset to start over).");
+            }
+            println!("Portal demo: http://{}/", state.config().bind);
+            serve(state).await?;
+        }
+        Command::Admin { command: AdminCommand::CreateSuperAdmin { email, name } } => {
+            let password = read_password()?;
+            let db = open_db(&config).await?;
+            let hasher = portal_auth::PasswordHasher::new(1);
+            match portal_auth::staff::create_super_admin(&db, &hasher, &email, &name, &password).await {
+                Ok(id) => println!("Super Admin created: {id}"),
+                Err(portal_auth::AuthError::Invalid(errors)) => {
+                    for e in errors.0 {
+                        eprintln!("{}: {}", e.field, e.detail);
+                    }
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        Command::Import { command: ImportCommand::Patients { file } } => {
+            let data = std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let db = open_db(&config).await?;
+            let report =
+                portal_practice::import::import_patients_csv(&db, &portal_core::Actor::system(), &data).await?;
+            if report.errors.is_empty() {
+                println!("imported {} patients", report.imported);
+            } else {
+                eprintln!("nothing was imported; fix these rows and run the import again:");
+                for e in &report.errors {
+                    eprintln!("row {}, {}: {}", e.row, e.field, e.detail);
+                }
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let db = open_db(&config).await?;
+            let report = portal_practice::audit_log::verify(&db).await?;
+            match report.first_broken {
+                None => println!("audit log intact: {} rows verified", report.rows_checked),
+                Some((seq, why)) => {
+                    eprintln!("audit log BROKEN at row {seq}: {why} ({} rows verified before it)", report.rows_checked);
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        if first != second {
+            anyhow::bail!("the passwords do not match");
+        }
+        Ok(first)
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        Ok(s.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+/// Serves until SIGTERM or Ctrl-C, then drains requests and stops the upkeep task.
+pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(state.config().bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (PORTAL_BIND)", state.config().bind))?;
+    tracing::info!(address = %state.config().bind, backend = state.db().backend().name(), "serving");
+    let upkeep = crate::app::spawn_upkeep(state.clone());
+    crate::app::serve(state, listener, shutdown_signal()).await?;
+    upkeep.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

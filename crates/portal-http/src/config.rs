@@ -1,0 +1,200 @@
+//! Configuration: command-line flags, then `PORTAL_*` environment variables, then an optional
+//! `portal.toml`, then defaults. Every setting is checked at start-up and a bad one stops the
+//! server with a message that names it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Args;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Settings shared by every subcommand that touches the database or serves.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ConfigArgs {
+    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB.
+    #[arg(long, env = "PORTAL_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address and port to listen on.
+    #[arg(long, env = "PORTAL_BIND", global = true)]
+    pub bind: Option<String>,
+    /// The address patients and staff use to reach Portal; every link in an e-mail starts with it.
+    #[arg(long, env = "PORTAL_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Where e-mail goes: file://DIR (one .eml per message), smtp://USER:PASS@HOST:PORT or smtps://...
+    #[arg(long, env = "PORTAL_MAIL_URL", global = true, hide_env_values = true)]
+    pub mail_url: Option<String>,
+    /// The From address of Portal's e-mails.
+    #[arg(long, env = "PORTAL_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+    /// Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is trusted.
+    #[arg(long, env = "PORTAL_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
+    /// `json` for one JSON object per log line; anything else for readable text.
+    #[arg(long, env = "PORTAL_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+    /// Optional configuration file (TOML, same names as the flags with underscores).
+    #[arg(long, env = "PORTAL_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// The optional file; any key left out falls back to the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    bind: Option<String>,
+    public_url: Option<String>,
+    mail_url: Option<String>,
+    mail_from: Option<String>,
+    trusted_proxies: Option<String>,
+    log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: SocketAddr,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub mail_url: String,
+    pub mail_from: String,
+    pub trusted_proxies: Vec<IpNet>,
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Database and mail URLs may carry passwords.
+        f.debug_struct("Config")
+            .field("database_url", &redact(&self.database_url))
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("mail_url", &redact(&self.mail_url))
+            .field("mail_from", &self.mail_from)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host` -> `scheme://user:***@host`.
+pub fn redact(url: &str) -> String {
+    if let (Some(scheme_end), Some(at)) = (url.find("://"), url.rfind('@')) {
+        let creds = &url[scheme_end + 3..at];
+        if let Some((user, _)) = creds.split_once(':') {
+            return format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]);
+        }
+    }
+    url.to_owned()
+}
+
+/// A setting that stops start-up; the message names it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+fn err(name: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { name, problem: problem.into() }
+}
+
+impl Config {
+    pub fn load(args: &ConfigArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| err("PORTAL_CONFIG", format!("{}: {e}", path.display())))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| err("PORTAL_CONFIG", format!("{}: {e}", path.display())))?
+            }
+            None => match std::fs::read_to_string("portal.toml") {
+                Ok(text) => toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| err("PORTAL_CONFIG", format!("portal.toml: {e}")))?,
+                Err(_) => FileConfig::default(),
+            },
+        };
+        let pick = |flag: &Option<String>, file: Option<String>, default: &str| -> String {
+            flag.clone().or(file).unwrap_or_else(|| default.to_owned())
+        };
+        let database_url = pick(&args.database_url, file.database_url, "sqlite://data/portal.db");
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(err("PORTAL_DATABASE_URL", "must start with sqlite:// or postgres://"));
+        }
+        let bind_raw = pick(&args.bind, file.bind, "127.0.0.1:8080");
+        let bind: SocketAddr = bind_raw
+            .parse()
+            .map_err(|_| err("PORTAL_BIND", format!("`{bind_raw}` is not an address:port such as 127.0.0.1:8080")))?;
+        let default_public = format!("http://{bind}");
+        let public_url = pick(&args.public_url, file.public_url, &default_public).trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+            || public_url.contains(char::is_whitespace)
+        {
+            return Err(err("PORTAL_PUBLIC_URL", format!("`{public_url}` must be an http:// or https:// URL")));
+        }
+        let mail_url = pick(&args.mail_url, file.mail_url, "file://data/mail");
+        if !(mail_url.starts_with("file://") || mail_url.starts_with("smtp://") || mail_url.starts_with("smtps://")) {
+            return Err(err("PORTAL_MAIL_URL", "must start with file://, smtp:// or smtps://"));
+        }
+        let mail_from = pick(&args.mail_from, file.mail_from, "Portal <portal@localhost>");
+        if !mail_from.contains('@') || mail_from.contains(['\r', '\n']) {
+            return Err(err("PORTAL_MAIL_FROM", format!("`{mail_from}` is not an e-mail address")));
+        }
+        let proxies_raw = pick(&args.trusted_proxies, file.trusted_proxies, "");
+        let mut trusted_proxies = Vec::new();
+        for p in proxies_raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let net = p
+                .parse::<IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| err("PORTAL_TRUSTED_PROXIES", format!("`{p}` is not an address or network")))?;
+            trusted_proxies.push(net);
+        }
+        let log_format = match pick(&args.log_format, file.log_format, "text").as_str() {
+            "json" => LogFormat::Json,
+            "text" | "" => LogFormat::Text,
+            other => return Err(err("PORTAL_LOG_FORMAT", format!("`{other}` is not `json` or `text`"))),
+        };
+        Ok(Config { database_url, bind, public_url, mail_url, mail_from, trusted_proxies, log_format })
+    }
+
+    /// Whether cookies must be `Secure` with the `__Host-` prefix and HSTS sent.
+    pub fn https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_bad_values_name_the_setting() {
+        let c = Config::load(&ConfigArgs::default()).unwrap();
+        assert_eq!(c.database_url, "sqlite://data/portal.db");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        let e = Config::load(&ConfigArgs { bind: Some("nowhere".into()), ..Default::default() }).unwrap_err();
+        assert_eq!(e.name, "PORTAL_BIND");
+        let e = Config::load(&ConfigArgs { trusted_proxies: Some("10.0.0.0/8, bogus".into()), ..Default::default() })
+            .unwrap_err();
+        assert_eq!(e.name, "PORTAL_TRUSTED_PROXIES");
+        let e = Config::load(&ConfigArgs { database_url: Some("mysql://x".into()), ..Default::default() }).unwrap_err();
+        assert_eq!(e.name, "PORTAL_DATABASE_URL");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite://data/portal.db"), "sqlite://data/portal.db");
+    }
+}

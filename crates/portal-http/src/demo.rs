@@ -1,0 +1,429 @@
+//! `portal demo`: a realistic clinic to explore — a company with a logo, two locations, ten
+//! staff with varied roles and permissions, 300 patients with contacts and care teams.
+//!
+//! Everything is created through the same use cases the pages use (as the system principal),
+//! so the demo's audit log and rules are the real ones. The generator is seeded, so every demo
+//! has the same people; only the passwords are random, printed once.
+
+use anyhow::Context;
+use portal_auth::staff::{self, StaffInput};
+use portal_core::Actor;
+use portal_core::staff::PortalPermission;
+use portal_practice::company::{self, CompanyInput, LocationInput};
+use portal_practice::patients::{self, ContactInput, PatientInput};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng, seq::SliceRandom};
+
+use crate::state::AppState;
+
+const LOGO: &[u8] = include_bytes!("../static/demo-logo.png");
+
+const FIRST: &[&str] = &[
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Carlos",
+    "Karen",
+    "Daniel",
+    "Lisa",
+    "Matthew",
+    "Nancy",
+    "Anthony",
+    "Sandra",
+    "Mark",
+    "Ashley",
+    "Steven",
+    "Emily",
+    "Andrew",
+    "Donna",
+    "Joshua",
+    "Michelle",
+    "Kevin",
+    "Carmen",
+    "Brian",
+    "Amanda",
+    "Wei",
+    "Melissa",
+    "Aisha",
+    "Deborah",
+    "Mohammed",
+    "Stephanie",
+    "Luis",
+    "Rebecca",
+    "Hiroshi",
+    "Laura",
+    "Olivia",
+    "Noah",
+    "Emma",
+    "Liam",
+    "Sophia",
+    "Mateo",
+    "Ava",
+    "Elijah",
+    "Isabella",
+    "Lucas",
+    "Mia",
+    "Amara",
+];
+const LAST: &[&str] = &[
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Chen",
+    "Patel",
+    "Okafor",
+    "Kowalski",
+    "O'Brien",
+    "Tanaka",
+    "Haddad",
+    "Novak",
+    "Silva",
+];
+const STREETS: &[&str] = &[
+    "Maple St",
+    "Oak Ave",
+    "Pine Rd",
+    "Cedar Ln",
+    "Elm St",
+    "Washington Ave",
+    "Lake Dr",
+    "Hillside Rd",
+    "River Rd",
+    "Park Pl",
+];
+
+/// Deletes the SQLite demo database (and its WAL files) for `--reset`. Refuses PostgreSQL,
+/// where dropping data is the operator's decision, not a flag's.
+pub fn remove_sqlite_database(url: &str) -> anyhow::Result<()> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .context("--reset only works with a SQLite database; drop a PostgreSQL database yourself")?;
+    for suffix in ["", "-wal", "-shm"] {
+        let p = format!("{path}{suffix}");
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {p}")),
+        }
+    }
+    Ok(())
+}
+
+fn random_password(rng: &mut impl Rng) -> String {
+    // 4 groups of 5 from an unambiguous alphabet: ~100 bits, easy to type from the console.
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    (0..4)
+        .map(|_| (0..5).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Seeds the demo clinic if the database has no staff yet. Returns the sign-ins to print.
+pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
+    let db = state.db();
+    let existing = staff::list(db, &Actor::system()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !existing.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(seed(state, 300).await?))
+}
+
+/// Seeds `patient_count` patients and the rest of the demo clinic.
+pub async fn seed(state: &AppState, patient_count: usize) -> anyhow::Result<String> {
+    let db = state.db();
+    let sys = Actor::system();
+    let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("demo seed: {e}");
+    let mut rng = StdRng::seed_from_u64(2026);
+    let mut secret_rng = rand::rngs::OsRng;
+
+    company::update_company(
+        db,
+        &sys,
+        CompanyInput {
+            name: "Riverside Family Health".into(),
+            phone: Some("(617) 555-0100".into()),
+            brand_by_location: false,
+        },
+    )
+    .await
+    .map_err(|x| e(&x))?;
+    company::set_company_logo(db, &sys, LOGO.to_vec()).await.map_err(|x| e(&x))?;
+    let downtown = company::create_location(
+        db,
+        &sys,
+        LocationInput {
+            name: "Riverside Downtown".into(),
+            address_line1: Some("120 Main St".into()),
+            city: Some("Cambridge".into()),
+            state: Some("MA".into()),
+            zip: Some("02139".into()),
+            phone: Some("(617) 555-0101".into()),
+            time_zone: "America/New_York".into(),
+        },
+    )
+    .await
+    .map_err(|x| e(&x))?;
+    let north = company::create_location(
+        db,
+        &sys,
+        LocationInput {
+            name: "Riverside North".into(),
+            address_line1: Some("45 Elm Ave".into()),
+            city: Some("Somerville".into()),
+            state: Some("MA".into()),
+            zip: Some("02144".into()),
+            phone: Some("(617) 555-0102".into()),
+            time_zone: "America/New_York".into(),
+        },
+    )
+    .await
+    .map_err(|x| e(&x))?;
+    let both = vec![downtown.id.clone(), north.id.clone()];
+
+    // (name, e-mail, role, locations, portal permissions, active)
+    let people: Vec<(&str, &str, &str, Vec<String>, Vec<PortalPermission>, bool)> = vec![
+        (
+            "Dana Whitfield",
+            "admin@riverside.example",
+            "super_admin",
+            both.clone(),
+            vec![PortalPermission::ManagePortalSettings, PortalPermission::AvailableForPortalMessages],
+            true,
+        ),
+        (
+            "Marcus Bell",
+            "marcus.bell@riverside.example",
+            "practice_manager",
+            both.clone(),
+            vec![PortalPermission::ManagePortalPackages],
+            true,
+        ),
+        (
+            "Dr. Priya Raman",
+            "priya.raman@riverside.example",
+            "clinician",
+            vec![downtown.id.clone()],
+            vec![PortalPermission::AvailableForPortalMessages, PortalPermission::AllowDocumentShare],
+            true,
+        ),
+        (
+            "Dr. Samuel Ortiz",
+            "samuel.ortiz@riverside.example",
+            "clinician",
+            both.clone(),
+            vec![PortalPermission::AvailableForPortalMessages],
+            true,
+        ),
+        (
+            "Dr. Grace Kim",
+            "grace.kim@riverside.example",
+            "clinician",
+            vec![north.id.clone()],
+            vec![PortalPermission::AvailableForPortalMessages, PortalPermission::AllowDocumentShare],
+            true,
+        ),
+        ("Nina Alvarez, NP", "nina.alvarez@riverside.example", "clinician", vec![north.id.clone()], vec![], true),
+        ("Tom Becker", "frontdesk@riverside.example", "front_desk", vec![downtown.id.clone()], vec![], true),
+        ("Lucia Ferreira", "lucia.ferreira@riverside.example", "front_desk", vec![north.id.clone()], vec![], true),
+        ("Owen Price", "billing@riverside.example", "billing", both.clone(), vec![], true),
+        ("Harold Finch", "harold.finch@riverside.example", "clinician", vec![downtown.id.clone()], vec![], false),
+    ];
+    let mut printed = Vec::new();
+    let mut clinicians: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, email, role, locations, perms, active) in people {
+        let password = random_password(&mut secret_rng);
+        let v = staff::create(
+            db,
+            &state.app().hasher,
+            &sys,
+            StaffInput {
+                name: name.into(),
+                email: email.into(),
+                role: role.into(),
+                location_ids: locations.clone(),
+                active: true,
+                password: Some(password.clone()),
+            },
+        )
+        .await
+        .map_err(|x| e(&x))?;
+        for p in perms {
+            staff::set_portal_permission(db, &sys, &v.row.id, p, true).await.map_err(|x| e(&x))?;
+        }
+        if !active {
+            staff::update(
+                db,
+                &sys,
+                &v.row.id,
+                StaffInput {
+                    name: name.into(),
+                    email: email.into(),
+                    role: role.into(),
+                    location_ids: locations.clone(),
+                    active: false,
+                    password: None,
+                },
+            )
+            .await
+            .map_err(|x| e(&x))?;
+        } else if role == "clinician" {
+            clinicians.push((v.row.id.clone(), locations.clone()));
+        }
+        if email == "admin@riverside.example" {
+            printed.push(format!("  Super Admin  {email}  password: {password}"));
+        }
+        if email == "frontdesk@riverside.example" {
+            printed.push(format!("  Front desk   {email}  password: {password}"));
+        }
+    }
+
+    let today = time::OffsetDateTime::now_utc().date();
+    for i in 0..patient_count {
+        let first = *FIRST.choose(&mut rng).unwrap_or(&"Alex");
+        let last = *LAST.choose(&mut rng).unwrap_or(&"Doe");
+        let age_days: i64 =
+            if rng.gen_bool(0.2) { rng.gen_range(200..17 * 365) } else { rng.gen_range(18 * 365..90 * 365) };
+        let dob = today - time::Duration::days(age_days);
+        let at_north = rng.gen_bool(0.4);
+        let location = if at_north { &north } else { &downtown };
+        let zip = if at_north { ["02143", "02144", "02145"] } else { ["02138", "02139", "02141"] }[rng.gen_range(0..3)];
+        let minor = age_days < 18 * 365;
+        let has_email = rng.gen_bool(0.9);
+        let local = format!("{}.{}{}", first.to_lowercase(), last.to_lowercase().replace('\'', ""), i);
+        let p = patients::create(
+            db,
+            &sys,
+            PatientInput {
+                first_name: first.into(),
+                last_name: last.into(),
+                date_of_birth: dob.to_string(),
+                email: has_email.then(|| format!("{local}@example.com")),
+                phone: Some(format!("(617) 555-{:04}", rng.gen_range(1000..9999))),
+                address_line1: Some(format!(
+                    "{} {}",
+                    rng.gen_range(1..400),
+                    STREETS.choose(&mut rng).unwrap_or(&"Main St")
+                )),
+                city: Some(if at_north { "Somerville" } else { "Cambridge" }.into()),
+                state: Some("MA".into()),
+                zip: rng.gen_bool(0.95).then(|| zip.to_owned()),
+                location_id: location.id.clone(),
+                status: Some(if rng.gen_bool(0.93) { "active" } else { "inactive" }.into()),
+                record_number: None,
+            },
+        )
+        .await
+        .map_err(|x| e(&x))?;
+        if minor {
+            let parent_first = *FIRST.choose(&mut rng).unwrap_or(&"Sam");
+            patients::add_contact(
+                db,
+                &sys,
+                &p.id,
+                ContactInput {
+                    kind: "guardian".into(),
+                    first_name: parent_first.into(),
+                    last_name: last.into(),
+                    relation: Some(if rng.gen_bool(0.5) { "Mother" } else { "Father" }.into()),
+                    email: Some(format!(
+                        "{}.{}.parent{}@example.com",
+                        parent_first.to_lowercase(),
+                        last.to_lowercase().replace('\'', ""),
+                        i
+                    )),
+                    phone: Some(format!("(617) 555-{:04}", rng.gen_range(1000..9999))),
+                },
+            )
+            .await
+            .map_err(|x| e(&x))?;
+        } else if rng.gen_bool(0.15) {
+            let g_first = *FIRST.choose(&mut rng).unwrap_or(&"Pat");
+            patients::add_contact(
+                db,
+                &sys,
+                &p.id,
+                ContactInput {
+                    kind: if rng.gen_bool(0.5) { "guarantor" } else { "emergency" }.into(),
+                    first_name: g_first.into(),
+                    last_name: (*LAST.choose(&mut rng).unwrap_or(&"Doe")).into(),
+                    relation: Some(if rng.gen_bool(0.5) { "Spouse" } else { "Sibling" }.into()),
+                    email: None,
+                    phone: Some(format!("(617) 555-{:04}", rng.gen_range(1000..9999))),
+                },
+            )
+            .await
+            .map_err(|x| e(&x))?;
+        }
+        let eligible: Vec<&(String, Vec<String>)> =
+            clinicians.iter().filter(|(_, locs)| locs.contains(&location.id)).collect();
+        if let Some((clinician, _)) = eligible.choose(&mut rng) {
+            patients::add_care_team_member(db, &sys, &p.id, clinician, "Primary clinician").await.map_err(|x| e(&x))?;
+        }
+    }
+    Ok(format!(
+        "Demo clinic created: 2 locations, 10 staff, {patient_count} patients.\nSign in at /staff/sign-in (these passwords are shown only now):\n{}",
+        printed.join("\n")
+    ))
+}

@@ -1,0 +1,74 @@
+//! The application state: built once in `main` (or by a test), shared by every handler.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use portal_auth::throttle::IpLimiter;
+use portal_auth::{PasswordHasher, SessionPolicy};
+use portal_store::Db;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+pub struct App {
+    pub db: Db,
+    pub config: Config,
+    pub hasher: PasswordHasher,
+    pub sessions: SessionPolicy,
+    pub sign_in_limiter: IpLimiter,
+    pub metrics: Metrics,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self(Arc::new(App {
+            db,
+            config,
+            hasher: PasswordHasher::new(cores),
+            sessions: SessionPolicy::default(),
+            sign_in_limiter: IpLimiter::sign_in_default(),
+            metrics: Metrics::new(),
+            shutting_down: AtomicBool::new(false),
+        }))
+    }
+
+    /// The same state with another sign-in limiter (tests of throttling use a small one; the
+    /// browser tests a generous one).
+    pub fn with_sign_in_limiter(self, limiter: IpLimiter) -> Self {
+        let app = Arc::try_unwrap(self.0).unwrap_or_else(|arc| App {
+            db: arc.db.clone(),
+            config: arc.config.clone(),
+            hasher: arc.hasher.clone(),
+            sessions: arc.sessions,
+            sign_in_limiter: IpLimiter::sign_in_default(),
+            metrics: Metrics::new(),
+            shutting_down: AtomicBool::new(false),
+        });
+        Self(Arc::new(App { sign_in_limiter: limiter, ..app }))
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.0.db
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn app(&self) -> &App {
+        &self.0
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.0.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::SeqCst)
+    }
+}

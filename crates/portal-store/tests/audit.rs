@@ -1,0 +1,275 @@
+//! The audit chain: appends, listing, the append-only triggers, and tamper detection by
+//! `verify` when someone works around the triggers with raw SQL.
+
+mod common;
+
+use common::{append_audit, audit_entry, disable_audit_triggers_sql, exec};
+use portal_store::audit::{self, AuditFilter, VerifyReport};
+use portal_store::testing::TestDb;
+use portal_store::{Db, StoreError};
+
+async fn verify(db: &Db) -> VerifyReport {
+    let mut c = db.read().await.unwrap();
+    audit::verify(&mut c).await.unwrap()
+}
+
+/// A database with `n` appended rows and the append-only triggers switched off.
+async fn tamperable(n: usize) -> TestDb {
+    let t = TestDb::new().await;
+    assert_eq!(append_audit(&t.db, n).await, (1..=n as i64).collect::<Vec<_>>());
+    assert_eq!(verify(&t.db).await, VerifyReport { rows_checked: n as i64, first_broken: None });
+    exec(&t.db, disable_audit_triggers_sql(t.db.backend())).await.expect("switch the triggers off");
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_chain_and_verify() {
+    let t = TestDb::new().await;
+    let seqs = append_audit(&t.db, 6).await;
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(verify(&t.db).await, VerifyReport { rows_checked: 6, first_broken: None });
+
+    let mut c = t.db.read().await.unwrap();
+    let rows = audit::list(&mut c, &AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [6, 5, 4, 3, 2, 1], "newest first");
+    // Each row links to the one before it; the first to the zero hash.
+    let mut asc = rows.clone();
+    asc.reverse();
+    assert_eq!(asc[0].prev_hash, "0".repeat(64));
+    for w in asc.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash);
+        assert_ne!(w[1].hash, w[0].hash);
+    }
+    // What was appended is what is stored.
+    let e = audit_entry(2);
+    let r = &asc[2];
+    assert_eq!(r.actor_kind, e.actor_kind);
+    assert_eq!(r.actor_id, e.actor_id);
+    assert_eq!(r.actor_name, e.actor_name);
+    assert_eq!(r.action, e.action.as_str());
+    assert_eq!(r.patient_id, e.patient_id);
+    assert_eq!(r.target_kind.as_deref(), e.target_kind);
+    assert_eq!(r.target_id, e.target_id);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&r.detail).unwrap(), e.detail);
+    assert_eq!(r.ip, e.ip);
+    assert!(asc.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_filters_and_pages() {
+    let t = TestDb::new().await;
+    append_audit(&t.db, 12).await;
+    let mut c = t.db.read().await.unwrap();
+    let seqs = |rows: Vec<audit::AuditRow>| rows.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+
+    // audit_entry(n) is row n + 1: patient-(n % 4), staff-(n % 3), viewed when n is even.
+    let f = AuditFilter { patient_id: Some("patient-1".into()), limit: 100, ..Default::default() };
+    assert_eq!(seqs(audit::list(&mut c, &f).await.unwrap()), [10, 6, 2]);
+    let f = AuditFilter { actor_id: Some("staff-0".into()), limit: 100, ..Default::default() };
+    assert_eq!(seqs(audit::list(&mut c, &f).await.unwrap()), [10, 7, 4, 1]);
+    let f = AuditFilter { action: Some("patient_updated".into()), limit: 100, ..Default::default() };
+    assert_eq!(seqs(audit::list(&mut c, &f).await.unwrap()), [12, 10, 8, 6, 4, 2]);
+    let f = AuditFilter {
+        action: Some("patient_updated".into()),
+        actor_id: Some("staff-0".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(seqs(audit::list(&mut c, &f).await.unwrap()), [10, 4]);
+
+    // Keyset pages.
+    let f = AuditFilter { limit: 5, ..Default::default() };
+    assert_eq!(seqs(audit::list(&mut c, &f).await.unwrap()), [12, 11, 10, 9, 8]);
+    let f = AuditFilter { limit: 5, before_seq: Some(8), ..Default::default() };
+    assert_eq!(seqs(audit::list(&mut c, &f).await.unwrap()), [7, 6, 5, 4, 3]);
+    let f = AuditFilter { limit: 5, before_seq: Some(3), ..Default::default() };
+    assert_eq!(seqs(audit::list(&mut c, &f).await.unwrap()), [2, 1]);
+    // A zero limit still returns a row.
+    let f = AuditFilter { limit: 0, ..Default::default() };
+    assert_eq!(seqs(audit::list(&mut c, &f).await.unwrap()), [12]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolled_back_appends_leave_no_gap() {
+    let t = TestDb::new().await;
+    append_audit(&t.db, 2).await;
+    let r: Result<i64, StoreError> =
+        t.db.write(|tx| {
+            Box::pin(async move {
+                let seq = audit::append(tx, &audit_entry(99)).await?;
+                assert_eq!(seq, 3);
+                Err(StoreError::Conflict { what: "something".into() })
+            })
+        })
+        .await;
+    assert!(r.is_err());
+    // The head was rolled back with the row: the next append takes 3 again.
+    assert_eq!(append_audit(&t.db, 1).await, [3]);
+    let mut c = t.db.read().await.unwrap();
+    let rows = audit::list(&mut c, &AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(audit::verify(&mut c).await.unwrap(), VerifyReport { rows_checked: 3, first_broken: None });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triggers_refuse_update_and_delete() {
+    let t = TestDb::new().await;
+    append_audit(&t.db, 3).await;
+    for sql in [
+        "UPDATE audit_log SET detail = '{}' WHERE seq = 2",
+        "UPDATE audit_log SET actor_name = 'someone else'",
+        "DELETE FROM audit_log WHERE seq = 3",
+        "DELETE FROM audit_log",
+    ] {
+        let err = exec(&t.db, sql).await.expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(common::count_rows(&t.db, "audit_log", "").await, 3);
+    assert_eq!(verify(&t.db).await, VerifyReport { rows_checked: 3, first_broken: None });
+    // Inside a write transaction too (the transaction is then rolled back as a whole).
+    let r =
+        t.db.write(|tx| {
+            Box::pin(async move {
+                audit::append(tx, &audit_entry(7)).await?;
+                match tx {
+                    portal_store::DbConn::Sqlite(c) => {
+                        diesel_async::SimpleAsyncConnection::batch_execute(
+                            &mut **c,
+                            "DELETE FROM audit_log WHERE seq = 1",
+                        )
+                        .await
+                    }
+                    portal_store::DbConn::Pg(c) => {
+                        diesel_async::SimpleAsyncConnection::batch_execute(
+                            &mut **c,
+                            "DELETE FROM audit_log WHERE seq = 1",
+                        )
+                        .await
+                    }
+                }
+                .map_err(StoreError::from)
+            })
+        })
+        .await;
+    assert!(r.is_err());
+    assert_eq!(verify(&t.db).await, VerifyReport { rows_checked: 3, first_broken: None });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_row_is_named() {
+    let t = tamperable(6).await;
+    exec(&t.db, r#"UPDATE audit_log SET detail = '{"n":99}' WHERE seq = 4"#).await.unwrap();
+    let r = verify(&t.db).await;
+    assert_eq!(r.rows_checked, 3);
+    let (seq, why) = r.first_broken.expect("the edit is detected");
+    assert_eq!(seq, 4);
+    assert!(why.contains("edited"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_of_any_field_are_detected() {
+    for (column, value) in [
+        ("actor_name", "'Someone Else'"),
+        ("actor_id", "NULL"),
+        ("action", "'patient_viewed'"),
+        ("patient_id", "'patient-other'"),
+        ("ip", "'10.9.9.9'"),
+        ("at", "'2001-01-01 00:00:00'"),
+    ] {
+        let t = tamperable(4).await;
+        // Row 2 is audit_entry(1): its action is patient_updated, so every value above differs.
+        exec(&t.db, &format!("UPDATE audit_log SET {column} = {value} WHERE seq = 2")).await.unwrap();
+        let r = verify(&t.db).await;
+        assert_eq!(r.first_broken.as_ref().map(|b| b.0), Some(2), "{column}: {r:?}");
+        assert_eq!(r.rows_checked, 1, "{column}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_hash_breaks_the_next_link() {
+    // Replacing a row's hash to match an edit shows at the next row, whose link no longer fits.
+    let t = tamperable(5).await;
+    exec(&t.db, "UPDATE audit_log SET hash = (SELECT hash FROM audit_log WHERE seq = 1) WHERE seq = 3").await.unwrap();
+    let r = verify(&t.db).await;
+    let (seq, _) = r.first_broken.expect("detected");
+    assert_eq!(seq, 3, "its own hash no longer matches its content");
+
+    let t = tamperable(5).await;
+    exec(&t.db, "UPDATE audit_log SET prev_hash = (SELECT prev_hash FROM audit_log WHERE seq = 2) WHERE seq = 4")
+        .await
+        .unwrap();
+    let r = verify(&t.db).await;
+    let (seq, why) = r.first_broken.expect("detected");
+    assert_eq!(seq, 4);
+    assert!(why.contains("link"), "{why}");
+    assert_eq!(r.rows_checked, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_middle_row_is_named() {
+    let t = tamperable(6).await;
+    exec(&t.db, "DELETE FROM audit_log WHERE seq = 3").await.unwrap();
+    let r = verify(&t.db).await;
+    assert_eq!(r.rows_checked, 2);
+    let (seq, why) = r.first_broken.expect("the deletion is detected");
+    assert_eq!(seq, 3);
+    assert!(why.contains("missing"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_first_row_is_named() {
+    let t = tamperable(3).await;
+    exec(&t.db, "DELETE FROM audit_log WHERE seq = 1").await.unwrap();
+    let r = verify(&t.db).await;
+    assert_eq!(r.rows_checked, 0);
+    assert_eq!(r.first_broken.map(|b| b.0), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_last_rows_are_detected() {
+    let t = tamperable(6).await;
+    exec(&t.db, "DELETE FROM audit_log WHERE seq = 6").await.unwrap();
+    let r = verify(&t.db).await;
+    assert_eq!(r.rows_checked, 5);
+    let (seq, why) = r.first_broken.expect("the truncation is detected");
+    assert_eq!(seq, 6);
+    assert!(why.contains("removed"), "{why}");
+
+    // Every row gone.
+    exec(&t.db, "DELETE FROM audit_log").await.unwrap();
+    let r = verify(&t.db).await;
+    assert_eq!(r.rows_checked, 0);
+    assert_eq!(r.first_broken.map(|b| b.0), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_break_is_reported_when_there_are_several() {
+    let t = tamperable(8).await;
+    exec(&t.db, r#"UPDATE audit_log SET detail = '{}' WHERE seq = 6; DELETE FROM audit_log WHERE seq = 3;"#)
+        .await
+        .unwrap();
+    assert_eq!(verify(&t.db).await.first_broken.map(|b| b.0), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_walks_more_than_one_batch() {
+    // verify reads 2000 rows at a time; a chain longer than that must verify whole, and a break
+    // past the first batch must still be found.
+    let t = TestDb::new().await;
+    t.db.write(|tx| {
+        Box::pin(async move {
+            for n in 0..2105 {
+                audit::append(tx, &audit_entry(n)).await?;
+            }
+            Ok::<_, StoreError>(())
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(verify(&t.db).await, VerifyReport { rows_checked: 2105, first_broken: None });
+    exec(&t.db, disable_audit_triggers_sql(t.db.backend())).await.unwrap();
+    exec(&t.db, "DELETE FROM audit_log WHERE seq = 2050").await.unwrap();
+    let r = verify(&t.db).await;
+    assert_eq!(r.first_broken.map(|b| b.0), Some(2050));
+    assert_eq!(r.rows_checked, 2049);
+}
