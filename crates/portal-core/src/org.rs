@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::patient::InvalidValue;
 
 /// Seed 000: "enabling the portal will incur a monthly fee of $200 per location".
-pub const PORTAL_FEE_CENTS_PER_LOCATION: i64 = 200_00;
+pub const PORTAL_FEE_CENTS_PER_LOCATION: i64 = 20_000;
 
 /// The fee a clinic acknowledges when it turns the portal on, computed from its location count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,7 +30,7 @@ pub fn dollars(cents: i64) -> String {
     let whole = (cents / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);

@@ -527,10 +527,8 @@ impl PatientSearchText {
         }
         let record_like =
             t.chars().any(|c| c.is_ascii_digit()) && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if record_like {
-            if let Ok(r) = RecordNumber::parse(t) {
-                return Self::RecordNumber(r.0);
-            }
+        if let (true, Ok(r)) = (record_like, RecordNumber::parse(t)) {
+            return Self::RecordNumber(r.0);
         }
         let words: Vec<String> = t
             .split(|c: char| c.is_whitespace() || c == ',')

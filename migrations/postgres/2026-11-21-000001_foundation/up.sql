@@ -92,7 +92,7 @@ CREATE TABLE patients (
     record_number TEXT NOT NULL UNIQUE,
     first_name TEXT NOT NULL,
     last_name TEXT NOT NULL,
-    search_name TEXT NOT NULL,
+    search_name TEXT NOT NULL COLLATE "C",
     date_of_birth DATE NOT NULL,
     email TEXT,
     phone TEXT,

@@ -7,7 +7,7 @@
 use std::io::{Error, ErrorKind, Result};
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Refuse bodies beyond this: nothing on the benchmarked paths is near it, and a framing bug must
@@ -45,9 +45,11 @@ pub struct Response {
 }
 
 pub struct Connection {
-    stream: BufReader<TcpStream>,
-    /// Reused between lines and requests to avoid an allocation per header.
-    line: String,
+    stream: TcpStream,
+    /// Bytes read but not yet consumed start at `consumed`; parsing works on bytes in place, so
+    /// a response costs no allocation beyond its body.
+    buffer: Vec<u8>,
+    consumed: usize,
 }
 
 impl Connection {
@@ -55,11 +57,11 @@ impl Connection {
         let stream = TcpStream::connect(address).await?;
         // Requests are small and written whole; Nagle would only add latency.
         stream.set_nodelay(true)?;
-        Ok(Self { stream: BufReader::new(stream), line: String::new() })
+        Ok(Self { stream, buffer: Vec::with_capacity(16 * 1024), consumed: 0 })
     }
 
     pub async fn send(&mut self, request: &[u8]) -> Result<Response> {
-        self.stream.get_mut().write_all(request).await?;
+        self.stream.write_all(request).await?;
         loop {
             let response = self.read_response().await?;
             // 1xx responses (100 Continue) precede the real one.
@@ -69,27 +71,116 @@ impl Connection {
         }
     }
 
-    async fn read_line(&mut self) -> Result<()> {
-        self.line.clear();
-        if self.stream.read_line(&mut self.line).await? == 0 {
+    fn unread(&self) -> &[u8] {
+        &self.buffer[self.consumed..]
+    }
+
+    /// Reads more bytes from the socket; end of stream is an error (`read_to_close` handles the
+    /// one case where it is not).
+    async fn fill(&mut self) -> Result<()> {
+        if self.fill_or_eof().await? == 0 {
             return Err(Error::new(ErrorKind::UnexpectedEof, "connection closed mid-response"));
         }
-        let trimmed = self.line.trim_end_matches(['\r', '\n']).len();
-        self.line.truncate(trimmed);
         Ok(())
     }
 
-    async fn read_response(&mut self) -> Result<Response> {
-        self.read_line().await?;
-        let (status, mut keep_alive) = parse_status_line(&self.line)?;
-        let mut content_length = None;
-        let mut chunked = false;
+    async fn fill_or_eof(&mut self) -> Result<usize> {
+        // Drop what was consumed before growing the buffer.
+        if self.consumed > 0 {
+            self.buffer.drain(..self.consumed);
+            self.consumed = 0;
+        }
+        if self.buffer.len() > MAX_BODY {
+            return Err(invalid("response too large"));
+        }
+        self.buffer.reserve(16 * 1024);
+        self.stream.read_buf(&mut self.buffer).await
+    }
+
+    /// Consumes everything up to and including the next `delimiter`, returning what preceded it.
+    async fn take_until(&mut self, delimiter: &[u8]) -> Result<std::ops::Range<usize>> {
         loop {
-            self.read_line().await?;
-            if self.line.is_empty() {
+            if let Some(at) = find(self.unread(), delimiter) {
+                let range = self.consumed..self.consumed + at;
+                self.consumed += at + delimiter.len();
+                return Ok(range);
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn take_exact(&mut self, length: usize) -> Result<Vec<u8>> {
+        if length > MAX_BODY {
+            return Err(invalid("body too large"));
+        }
+        while self.unread().len() < length {
+            self.fill().await?;
+        }
+        let bytes = self.unread()[..length].to_vec();
+        self.consumed += length;
+        Ok(bytes)
+    }
+
+    async fn read_response(&mut self) -> Result<Response> {
+        let head = self.take_until(b"\r\n\r\n").await?;
+        let head = Head::parse(&self.buffer[head])?;
+        let mut keep_alive = head.keep_alive;
+        let body = if (100..200).contains(&head.status) || head.status == 204 || head.status == 304 {
+            Vec::new()
+        } else if head.chunked {
+            self.read_chunked().await?
+        } else if let Some(length) = head.content_length {
+            self.take_exact(length).await?
+        } else {
+            // Neither length nor chunks: the body ends when the server closes the connection.
+            keep_alive = false;
+            while self.fill_or_eof().await? > 0 {}
+            let body = self.unread().to_vec();
+            self.consumed = self.buffer.len();
+            body
+        };
+        Ok(Response { status: head.status, body, keep_alive })
+    }
+
+    async fn read_chunked(&mut self) -> Result<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let line = self.take_until(b"\r\n").await?;
+            let line = std::str::from_utf8(&self.buffer[line]).map_err(|_| invalid("bad chunk size"))?;
+            let size = line.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size, 16).map_err(|_| invalid("bad chunk size"))?;
+            if size == 0 {
                 break;
             }
-            let Some((name, value)) = self.line.split_once(':') else {
+            if body.len() + size > MAX_BODY {
+                return Err(invalid("body too large"));
+            }
+            body.extend(self.take_exact(size).await?);
+            self.take_until(b"\r\n").await?;
+        }
+        // Trailers, up to the empty line.
+        while !self.take_until(b"\r\n").await?.is_empty() {}
+        Ok(body)
+    }
+}
+
+/// What the status line and headers say about framing.
+struct Head {
+    status: u16,
+    keep_alive: bool,
+    content_length: Option<usize>,
+    chunked: bool,
+}
+
+impl Head {
+    fn parse(head: &[u8]) -> Result<Self> {
+        let head = std::str::from_utf8(head).map_err(|_| invalid("response head is not UTF-8"))?;
+        let mut lines = head.split("\r\n");
+        let (status, mut keep_alive) = parse_status_line(lines.next().unwrap_or_default())?;
+        let mut content_length = None;
+        let mut chunked = false;
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
                 return Err(invalid("header line without a colon"));
             };
             let value = value.trim();
@@ -106,52 +197,12 @@ impl Connection {
                 }
             }
         }
-        let body = if (100..200).contains(&status) || status == 204 || status == 304 {
-            Vec::new()
-        } else if chunked {
-            self.read_chunked().await?
-        } else if let Some(length) = content_length {
-            if length > MAX_BODY {
-                return Err(invalid("body too large"));
-            }
-            let mut body = vec![0; length];
-            self.stream.read_exact(&mut body).await?;
-            body
-        } else {
-            // Neither length nor chunks: the body ends when the server closes the connection.
-            keep_alive = false;
-            let mut body = Vec::new();
-            (&mut self.stream).take(MAX_BODY as u64).read_to_end(&mut body).await?;
-            body
-        };
-        Ok(Response { status, body, keep_alive })
+        Ok(Self { status, keep_alive, content_length, chunked })
     }
+}
 
-    async fn read_chunked(&mut self) -> Result<Vec<u8>> {
-        let mut body = Vec::new();
-        loop {
-            self.read_line().await?;
-            let size = self.line.split(';').next().unwrap_or_default().trim();
-            let size = usize::from_str_radix(size, 16).map_err(|_| invalid("bad chunk size"))?;
-            if size == 0 {
-                break;
-            }
-            if body.len() + size > MAX_BODY {
-                return Err(invalid("body too large"));
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            self.stream.read_exact(&mut body[start..]).await?;
-            self.read_line().await?; // the CRLF after each chunk
-        }
-        // Trailers, up to the empty line.
-        loop {
-            self.read_line().await?;
-            if self.line.is_empty() {
-                return Ok(body);
-            }
-        }
-    }
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
 }
 
 /// `HTTP/1.1 200 OK` -> (200, keep-alive by default); HTTP/1.0 closes unless told otherwise.
@@ -173,7 +224,6 @@ fn invalid(what: &'static str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
     /// Serves `replies` in order on one connection, then closes it.
@@ -208,6 +258,15 @@ mod tests {
         assert_eq!((second.status, second.body.as_slice()), (201, &b"abcde"[..]));
         let third = connection.send(&request).await.expect("third");
         assert_eq!((third.status, third.keep_alive), (404, false));
+    }
+
+    #[tokio::test]
+    async fn a_body_without_length_ends_with_the_connection() {
+        let address = serve(&[b"HTTP/1.0 200 OK\r\n\r\nuntil close"]).await;
+        let request = render_request("GET", address, "/", &[], None);
+        let mut connection = Connection::open(address).await.expect("connect");
+        let response = connection.send(&request).await.expect("response");
+        assert_eq!((response.body.as_slice(), response.keep_alive), (&b"until close"[..], false));
     }
 
     #[test]

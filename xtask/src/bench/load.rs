@@ -24,7 +24,6 @@ impl Scenario {
         Self { name: name.to_owned(), path: path.to_owned(), headers: Vec::new() }
     }
 
-    #[expect(dead_code, reason = "for signed_in_scenarios, once the API has signed-in reads")]
     pub fn with_bearer(mut self, token: &str) -> Self {
         self.headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
         self
