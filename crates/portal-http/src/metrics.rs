@@ -35,6 +35,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     pool_connections: Gauge,
     pool_idle: Gauge,
+    outbox_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -52,14 +53,22 @@ impl Metrics {
         });
         let pool_connections = Gauge::default();
         let pool_idle = Gauge::default();
+        let outbox_pending = Gauge::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("db_pool_connections", "Open database connections (read pool)", pool_connections.clone());
         registry.register("db_pool_idle_connections", "Idle database connections (read pool)", pool_idle.clone());
-        Self { registry: Arc::new(registry), requests, latency, pool_connections, pool_idle }
+        registry.register("outbox_pending", "Domain events recorded but not yet delivered", outbox_pending.clone());
+        Self { registry: Arc::new(registry), requests, latency, pool_connections, pool_idle, outbox_pending }
     }
 
-    pub fn render(&self, state: &AppState) -> String {
+    /// The metrics as OpenMetrics text; gauges are read now.
+    pub async fn render(&self, state: &AppState) -> String {
+        if let Ok(mut conn) = state.db().read().await {
+            if let Ok(n) = portal_store::outbox::pending_count(&mut conn).await {
+                self.outbox_pending.set(n);
+            }
+        }
         let stats = state.db().pool_stats();
         self.pool_connections.set(i64::from(stats.connections));
         self.pool_idle.set(i64::from(stats.idle));

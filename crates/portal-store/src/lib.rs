@@ -9,6 +9,7 @@ pub mod db;
 mod error;
 pub mod ids;
 pub mod org;
+pub mod outbox;
 pub mod patients;
 pub mod schema;
 pub mod sessions;

@@ -168,6 +168,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox_events (id) {
+        id -> Text,
+        kind -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+        available_at -> Timestamp,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(staff_locations -> staff_users (staff_id));
 diesel::joinable!(staff_locations -> locations (location_id));
 diesel::joinable!(patients -> locations (location_id));
@@ -189,4 +203,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     care_team_members,
     audit_log,
     audit_head,
+    outbox_events,
 );

@@ -1,0 +1,130 @@
+//! The events outbox. A use case records events with [`enqueue`] inside its write transaction;
+//! a worker (on any replica) claims a batch with a time-limited lease, delivers, and marks each
+//! event delivered or failed with a later retry time. Delivery is therefore at least once: a
+//! worker killed mid-batch leaves leases that expire, and the events are claimed again.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::Serialize;
+use time::{Duration, PrimitiveDateTime};
+
+use crate::StoreError;
+use crate::db::{DbConn, on_backend};
+use crate::ids::new_id;
+use crate::schema::outbox_events;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = outbox_events)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct OutboxEvent {
+    pub id: String,
+    pub kind: String,
+    /// JSON. Holds ids and the minimum a delivery needs; never a message body.
+    pub payload: String,
+    pub created_at: PrimitiveDateTime,
+    pub available_at: PrimitiveDateTime,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub claimed_until: Option<PrimitiveDateTime>,
+    pub delivered_at: Option<PrimitiveDateTime>,
+}
+
+/// Records an event; call inside the use case's write transaction. Returns its id, which also
+/// serves as the idempotency key of its delivery (for example an e-mail's Message-ID).
+pub async fn enqueue(conn: &mut DbConn, kind: &str, payload: &serde_json::Value) -> Result<String, StoreError> {
+    let id = new_id();
+    let now = portal_core::time_util::now_utc();
+    let payload = payload.to_string();
+    on_backend!(conn, |c| diesel::insert_into(outbox_events::table)
+        .values((
+            outbox_events::id.eq(&id),
+            outbox_events::kind.eq(kind),
+            outbox_events::payload.eq(&payload),
+            outbox_events::created_at.eq(now),
+            outbox_events::available_at.eq(now),
+            outbox_events::attempts.eq(0),
+        ))
+        .execute(c)
+        .await)?;
+    Ok(id)
+}
+
+/// Claims up to `limit` due events for `lease`: no other worker claims them until the lease
+/// ends. On PostgreSQL rows locked by another worker are skipped (`FOR UPDATE SKIP LOCKED`), so
+/// replicas share the work; on SQLite the caller's immediate transaction serialises claims.
+/// Call inside [`crate::Db::write`].
+pub async fn claim(
+    conn: &mut DbConn,
+    now: PrimitiveDateTime,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let due = outbox_events::delivered_at
+        .is_null()
+        .and(outbox_events::available_at.le(now))
+        .and(outbox_events::claimed_until.is_null().or(outbox_events::claimed_until.le(now)));
+    let ids: Vec<String> = on_backend!(conn,
+        sqlite |c| outbox_events::table
+            .filter(due)
+            .order((outbox_events::available_at.asc(), outbox_events::created_at.asc()))
+            .select(outbox_events::id)
+            .limit(limit)
+            .load(c)
+            .await,
+        pg |c| outbox_events::table
+            .filter(due)
+            .order((outbox_events::available_at.asc(), outbox_events::created_at.asc()))
+            .select(outbox_events::id)
+            .limit(limit)
+            .for_update()
+            .skip_locked()
+            .load(c)
+            .await
+    )?;
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let until = now + lease;
+    on_backend!(conn, |c| diesel::update(outbox_events::table.filter(outbox_events::id.eq_any(&ids)))
+        .set((outbox_events::claimed_until.eq(until), outbox_events::attempts.eq(outbox_events::attempts + 1)))
+        .execute(c)
+        .await)?;
+    Ok(on_backend!(conn, |c| outbox_events::table
+        .filter(outbox_events::id.eq_any(&ids))
+        .order((outbox_events::available_at.asc(), outbox_events::created_at.asc()))
+        .select(OutboxEvent::as_select())
+        .load(c)
+        .await)?)
+}
+
+pub async fn mark_delivered(conn: &mut DbConn, id: &str, at: PrimitiveDateTime) -> Result<(), StoreError> {
+    on_backend!(conn, |c| diesel::update(outbox_events::table.find(id))
+        .set((outbox_events::delivered_at.eq(at), outbox_events::claimed_until.eq(None::<PrimitiveDateTime>)))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// Releases a failed event for another attempt at `retry_at`, keeping a short error text
+/// (never PHI: the worker writes what failed, not what was sent).
+pub async fn mark_failed(conn: &mut DbConn, id: &str, retry_at: PrimitiveDateTime, error: &str) -> Result<(), StoreError> {
+    let error: String = error.chars().take(500).collect();
+    on_backend!(conn, |c| diesel::update(outbox_events::table.find(id))
+        .set((
+            outbox_events::available_at.eq(retry_at),
+            outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
+            outbox_events::last_error.eq(&error),
+        ))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// Events not yet delivered: the `portal_outbox_pending` gauge.
+pub async fn pending_count(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(on_backend!(conn, |c| outbox_events::table
+        .filter(outbox_events::delivered_at.is_null())
+        .count()
+        .get_result(c)
+        .await)?)
+}
