@@ -73,6 +73,13 @@ pub async fn load_staff_principal(
     }))
 }
 
+/// The key under which failed sign-ins of what was typed as `email` are counted: a digest, so
+/// that it is bounded in size, safe whatever bytes arrive (PostgreSQL refuses a NUL in text),
+/// and no e-mail address is kept in a second table.
+pub fn staff_account_key(email: &str) -> String {
+    format!("staff:{}", tokens::hash_token(&email.trim().to_lowercase()))
+}
+
 /// Signs a staff user in by e-mail and password.
 ///
 /// Unknown e-mail, wrong password and inactive account give the same error after the same work
@@ -87,7 +94,7 @@ pub async fn sign_in_staff(
     ip: Option<String>,
     user_agent: Option<String>,
 ) -> Result<SignedIn, AuthError> {
-    let account_key = format!("staff:{}", email.trim().to_lowercase());
+    let account_key = staff_account_key(email);
     let now = now_utc();
     let mut conn = db.read().await?;
     if let Some((failures, last)) = store::failures(&mut conn, &account_key).await? {

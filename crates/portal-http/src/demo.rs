@@ -243,7 +243,8 @@ pub async fn seed(state: &AppState, patient_count: usize) -> anyhow::Result<Stri
     let both = vec![downtown.id.clone(), north.id.clone()];
 
     // (name, e-mail, role, locations, portal permissions, active)
-    let people: Vec<(&str, &str, &str, Vec<String>, Vec<PortalPermission>, bool)> = vec![
+    type DemoStaff<'a> = (&'a str, &'a str, &'a str, Vec<String>, Vec<PortalPermission>, bool);
+    let people: Vec<DemoStaff<'_>> = vec![
         (
             "Dana Whitfield",
             "admin@riverside.example",

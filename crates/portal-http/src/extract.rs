@@ -45,18 +45,60 @@ impl FromRequestParts<AppState> for ClientIp {
 }
 
 /// JSON body whose rejections are problems: 415 without a JSON content type, 400 for syntax
-/// errors, 422 for a well-formed body of the wrong shape, 413 when too large.
+/// errors, 422 for a well-formed body of the wrong shape or with a NUL character in a text
+/// (PostgreSQL cannot store one, and no field needs one), 413 when too large.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(e) => Err(json_problem(e)),
+        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(e) => return Err(json_problem(e)),
+        };
+        let mut nul_fields = Vec::new();
+        find_nul(&value, None, &mut nul_fields);
+        if !nul_fields.is_empty() {
+            let mut errors = portal_core::FieldErrors::new();
+            for f in nul_fields {
+                errors.push(&f, "must not contain a NUL character");
+            }
+            return Err(Problem::invalid(errors));
         }
+        serde_json::from_value(value).map(ApiJson).map_err(|e| {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, format!("The JSON does not have the expected shape: {e}"))
+        })
     }
+}
+
+/// Names (the top-level field, or `body`) of the texts in `v` that hold a NUL character.
+fn find_nul(v: &serde_json::Value, field: Option<&str>, out: &mut Vec<String>) {
+    use serde_json::Value;
+    let note = |out: &mut Vec<String>| {
+        let name = field.unwrap_or("body").to_owned();
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    };
+    match v {
+        Value::String(s) if s.contains('\0') => note(out),
+        Value::Array(a) => a.iter().for_each(|v| find_nul(v, field, out)),
+        Value::Object(o) => {
+            for (k, v) in o {
+                if k.contains('\0') {
+                    note(out);
+                }
+                find_nul(v, Some(field.unwrap_or(k)), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// True when a percent-encoded URL part decodes to a NUL character somewhere.
+fn has_encoded_nul(raw: &str) -> bool {
+    raw.as_bytes().windows(3).any(|w| w == b"%00")
 }
 
 fn json_problem(e: JsonRejection) -> Problem {
@@ -79,6 +121,43 @@ fn json_problem(e: JsonRejection) -> Problem {
     }
 }
 
+/// Path parameters whose rejections are problems. A parameter that cannot even be decoded
+/// (invalid UTF-8 after percent-decoding), or that holds a NUL character, cannot name a
+/// record: 404, like any unknown id.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if has_encoded_nul(parts.uri.path()) {
+            return Err(Problem::not_found());
+        }
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(e) if e.status().is_client_error() => Err(Problem::not_found()),
+            Err(e) => Err(Problem::internal(&e.body_text())),
+        }
+    }
+}
+
+/// A raw body (uploads) whose rejections are problems: 413 when larger than the body limit.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(ApiBytes(b)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "The body is too large."))
+            }
+            Err(e) => Err(Problem::new(StatusCode::BAD_REQUEST, e.body_text())),
+        }
+    }
+}
+
 /// Query string parsed into `T`, or a 400 problem that says what is wrong.
 pub struct ApiQuery<T>(pub T);
 
@@ -86,6 +165,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(has_encoded_nul) {
+            return Err(Problem::new(StatusCode::BAD_REQUEST, "The query string must not contain a NUL character."));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
             Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {

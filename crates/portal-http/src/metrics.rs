@@ -64,10 +64,10 @@ impl Metrics {
 
     /// The metrics as OpenMetrics text; gauges are read now.
     pub async fn render(&self, state: &AppState) -> String {
-        if let Ok(mut conn) = state.db().read().await {
-            if let Ok(n) = portal_store::outbox::pending_count(&mut conn).await {
-                self.outbox_pending.set(n);
-            }
+        if let Ok(mut conn) = state.db().read().await
+            && let Ok(n) = portal_store::outbox::pending_count(&mut conn).await
+        {
+            self.outbox_pending.set(n);
         }
         let stats = state.db().pool_stats();
         self.pool_connections.set(i64::from(stats.connections));

@@ -181,10 +181,10 @@ pub async fn wait_for_text(c: &Client, css: &str, text: &str) -> String {
     loop {
         if let Ok(els) = c.find_all(Locator::Css(css)).await {
             for el in els {
-                if let Ok(t) = el.text().await {
-                    if t.contains(text) {
-                        return t;
-                    }
+                if let Ok(t) = el.text().await
+                    && t.contains(text)
+                {
+                    return t;
                 }
             }
         }

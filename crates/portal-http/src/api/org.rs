@@ -1,15 +1,15 @@
 //! Instance settings, company and locations over the API.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
+use portal_core::staff::Permission;
 use portal_practice::{company, settings};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::dto::{CompanyDto, CompanyRequest, InstanceSettingsDto, LocationDto, LocationRequest, UsePortalRequest};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiStaff};
+use crate::extract::{ApiBytes, ApiJson, ApiPath, ApiStaff};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -81,7 +81,7 @@ async fn update_company(
 async fn upload_company_logo(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<StatusCode> {
     company::set_company_logo(state.db(), &s.actor, body.to_vec()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -124,7 +124,7 @@ fn location_id(id: &str) -> ApiResult<String> {
 async fn get_location(
     State(state): State<AppState>,
     ApiStaff(_staff): ApiStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<LocationDto>> {
     Ok(Json(company::location(state.db(), &location_id(&id)?).await?.into()))
 }
@@ -138,10 +138,13 @@ async fn get_location(
 async fn update_location(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<LocationRequest>,
 ) -> ApiResult<Json<LocationDto>> {
-    let id = location_id(&id)?;
+    // Permission first: a caller without Manage Company gets 403 whatever the id looks like.
+    let id = location_id(&id);
+    s.actor.principal.require(Permission::ManageCompany)?;
+    let id = id?;
     Ok(Json(company::update_location(state.db(), &s.actor, &id, req.into()).await?.into()))
 }
 
@@ -155,10 +158,12 @@ async fn update_location(
 async fn upload_location_logo(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path(id): Path<String>,
-    body: Bytes,
+    ApiPath(id): ApiPath<String>,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<StatusCode> {
-    let id = location_id(&id)?;
+    let id = location_id(&id);
+    s.actor.principal.require(Permission::ManageCompany)?;
+    let id = id?;
     company::set_location_logo(state.db(), &s.actor, &id, body.to_vec()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! Patients, contacts and care teams over the API.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use portal_practice::audit_log;
 use portal_practice::patients;
@@ -14,7 +14,7 @@ use super::dto::{
     PatientPageDto, PatientRequest,
 };
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, ApiStaff};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, ApiStaff};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -85,7 +85,7 @@ async fn create_patient(
 async fn get_patient(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<FacesheetDto>> {
     Ok(Json(patients::facesheet(state.db(), &s.actor, &id).await?.into()))
 }
@@ -100,7 +100,7 @@ async fn get_patient(
 async fn update_patient(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PatientRequest>,
 ) -> ApiResult<Json<PatientDto>> {
     Ok(Json(patients::update(state.db(), &s.actor, &id, req.into()).await?.into()))
@@ -115,7 +115,7 @@ async fn update_patient(
 async fn add_contact(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ContactRequest>,
 ) -> ApiResult<(StatusCode, Json<ContactDto>)> {
     let c = patients::add_contact(state.db(), &s.actor, &id, req.into()).await?;
@@ -132,7 +132,7 @@ async fn add_contact(
 async fn update_contact(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path((id, contact_id)): Path<(String, String)>,
+    ApiPath((id, contact_id)): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<ContactRequest>,
 ) -> ApiResult<Json<ContactDto>> {
     Ok(Json(patients::update_contact(state.db(), &s.actor, &id, &contact_id, req.into()).await?.into()))
@@ -146,7 +146,7 @@ async fn update_contact(
 async fn remove_contact(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path((id, contact_id)): Path<(String, String)>,
+    ApiPath((id, contact_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     patients::remove_contact(state.db(), &s.actor, &id, &contact_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -162,7 +162,7 @@ async fn remove_contact(
 async fn put_care_team_member(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path((id, staff_id)): Path<(String, String)>,
+    ApiPath((id, staff_id)): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<CareTeamRequest>,
 ) -> ApiResult<Json<Vec<CareTeamMemberDto>>> {
     let team = patients::add_care_team_member(state.db(), &s.actor, &id, &staff_id, &req.team_role).await?;
@@ -177,7 +177,7 @@ async fn put_care_team_member(
 async fn remove_care_team_member(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path((id, staff_id)): Path<(String, String)>,
+    ApiPath((id, staff_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Vec<CareTeamMemberDto>>> {
     let team = patients::remove_care_team_member(state.db(), &s.actor, &id, &staff_id).await?;
     Ok(Json(team.into_iter().map(Into::into).collect()))

@@ -43,10 +43,10 @@ async fn sign_in(
     headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<SignInRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    if let Some(ip) = ip {
-        if let Err(wait) = state.app().sign_in_limiter.check(ip) {
-            return Err(portal_auth::AuthError::Throttled { retry_after_secs: wait.as_secs().max(1) }.into());
-        }
+    if let Some(ip) = ip
+        && let Err(wait) = state.app().sign_in_limiter.check(ip)
+    {
+        return Err(portal_auth::AuthError::Throttled { retry_after_secs: wait.as_secs().max(1) }.into());
     }
     let ua = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let signed = portal_auth::sessions::sign_in_staff(

@@ -1,7 +1,7 @@
 //! Staff users and their portal permissions over the API (Manage Users).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use portal_auth::staff;
 use portal_core::staff::PortalPermission;
@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::dto::{PermissionRequest, StaffDto, StaffRequest};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiStaff};
+use crate::extract::{ApiJson, ApiPath, ApiStaff};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -55,7 +55,7 @@ async fn create_staff(
 async fn get_staff(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<StaffDto>> {
     let id = staff_id(&id);
     // Permission first, so that a caller without Manage Users learns nothing about ids.
@@ -73,7 +73,7 @@ async fn get_staff(
 async fn update_staff(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<StaffRequest>,
 ) -> ApiResult<Json<StaffDto>> {
     let id = staff_id(&id);
@@ -92,7 +92,7 @@ async fn update_staff(
 async fn set_portal_permission(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-    Path((id, permission)): Path<(String, String)>,
+    ApiPath((id, permission)): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<PermissionRequest>,
 ) -> ApiResult<Json<StaffDto>> {
     let permission = PortalPermission::parse(&permission).map_err(|_| Problem::not_found())?;

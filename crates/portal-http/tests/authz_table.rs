@@ -1,0 +1,297 @@
+//! THE authorization table: every API route x every kind of caller x own, foreign and missing
+//! record, with the answer each must get.
+//!
+//! The routes come from the OpenAPI document: a route without rows here (or rows for a route
+//! that no longer exists) fails the test, so no later route can be added unguarded. Every
+//! request carries a valid body, so that what decides the answer is the permission check and
+//! not validation: the 2xx expected of the allowed callers proves that.
+//!
+//! The expected answers are written out by hand from the rules (portal-core `staff.rs`, the
+//! role -> permission table, and `access.rs`), not computed from them:
+//!
+//! | role                   | Manage Users | View / Edit Patients | Care Teams | Company | Audit | All locations |
+//! |------------------------|:-----:|:-----:|:-----:|:-----:|:-----:|:-----:|
+//! | Super Admin            |   x   | x / x |   x   |   x   |   x   |   x   |
+//! | Practice Manager       |   x   | x / x |   x   |       |       |       |
+//! | Clinician              |       | x / x |   x   |       |       |       |
+//! | Front Desk             |       | x / x |       |       |       |       |
+//! | Billing                |       | x /   |       |       |       |       |
+//!
+//! Manage Portal Settings comes with no role (Super Admin included) and is granted by a Super
+//! Admin only; the other portal permissions follow Manage Users. Anonymous callers get 401
+//! everywhere but sign-in. A patient of a location the caller cannot access answers 404, exactly
+//! like a missing one; a missing permission answers 403 before any record is looked up.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use common::{Caller, Rec, World, api_routes};
+
+/// One row: a route, a record, an optional variant (see `World::call`) and the expected status
+/// for each caller in the order of `COLUMNS`.
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    rec: Rec,
+    variant: &'static str,
+    expect: [u16; 8],
+}
+
+/// Column order of `Row::expect`.
+const COLUMNS: [Caller; 8] = Caller::ALL;
+
+macro_rules! table {
+    ($($method:ident $path:literal $rec:ident $variant:literal => [$($s:literal),*];)*) => {
+        vec![$(Row {
+            method: stringify!($method),
+            path: $path,
+            rec: Rec::$rec,
+            variant: $variant,
+            expect: [$($s),*],
+        }),*]
+    };
+}
+
+#[rustfmt::skip]
+fn table() -> Vec<Row> {
+    table! {
+        //                                                                          anon  SA  SA-s  PM  Clin  FD  Bill FD-B
+        // Sessions: sign-in is the one public route.
+        POST   "/api/v1/staff/sessions"                          None   ""      => [201, 201, 201, 201, 201, 201, 201, 201];
+        GET    "/api/v1/staff/me"                                None   ""      => [401, 200, 200, 200, 200, 200, 200, 200];
+        PUT    "/api/v1/staff/me/password"                       None   ""      => [401, 204, 204, 204, 204, 204, 204, 204];
+
+        // Instance settings: Manage Portal Settings only, which the second Super Admin lacks.
+        GET    "/api/v1/settings/instance"                       None   ""      => [401, 200, 403, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/settings/instance/use-portal"            None   ""      => [401, 200, 403, 403, 403, 403, 403, 403];
+
+        // Company and locations: read by every staff user, changed with Manage Company.
+        GET    "/api/v1/company"                                 None   ""      => [401, 200, 200, 200, 200, 200, 200, 200];
+        PUT    "/api/v1/company"                                 None   ""      => [401, 200, 200, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/company/logo"                            None   ""      => [401, 204, 204, 403, 403, 403, 403, 403];
+        GET    "/api/v1/locations"                               None   ""      => [401, 200, 200, 200, 200, 200, 200, 200];
+        POST   "/api/v1/locations"                               None   ""      => [401, 201, 201, 403, 403, 403, 403, 403];
+        GET    "/api/v1/locations/{id}"                          Own    ""      => [401, 200, 200, 200, 200, 200, 200, 200];
+        GET    "/api/v1/locations/{id}"                          Foreign ""     => [401, 200, 200, 200, 200, 200, 200, 200];
+        GET    "/api/v1/locations/{id}"                          Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404];
+        GET    "/api/v1/locations/{id}"                          Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404];
+        PUT    "/api/v1/locations/{id}"                          Own    ""      => [401, 200, 200, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/locations/{id}"                          Foreign ""     => [401, 200, 200, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/locations/{id}"                          Missing ""     => [401, 404, 404, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/locations/{id}"                          Malformed ""   => [401, 404, 404, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/locations/{id}/logo"                     Own    ""      => [401, 204, 204, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/locations/{id}/logo"                     Foreign ""     => [401, 204, 204, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/locations/{id}/logo"                     Missing ""     => [401, 404, 404, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/locations/{id}/logo"                     Malformed ""   => [401, 404, 404, 403, 403, 403, 403, 403];
+
+        // Staff users: Manage Users (not scoped by location); a Super Admin only by a Super Admin.
+        GET    "/api/v1/staff-users"                             None   ""      => [401, 200, 200, 200, 403, 403, 403, 403];
+        POST   "/api/v1/staff-users"                             Own    ""      => [401, 201, 201, 201, 403, 403, 403, 403];
+        POST   "/api/v1/staff-users"                             Foreign ""     => [401, 201, 201, 201, 403, 403, 403, 403];
+        POST   "/api/v1/staff-users"                             Own    "super_admin" => [401, 201, 201, 403, 403, 403, 403, 403];
+        GET    "/api/v1/staff-users/{id}"                        Own    ""      => [401, 200, 200, 200, 403, 403, 403, 403];
+        GET    "/api/v1/staff-users/{id}"                        Foreign ""     => [401, 200, 200, 200, 403, 403, 403, 403];
+        GET    "/api/v1/staff-users/{id}"                        Missing ""     => [401, 404, 404, 404, 403, 403, 403, 403];
+        GET    "/api/v1/staff-users/{id}"                        Malformed ""   => [401, 404, 404, 404, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}"                        Own    ""      => [401, 200, 200, 200, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}"                        Foreign ""     => [401, 200, 200, 200, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}"                        Missing ""     => [401, 404, 404, 404, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}"                        Malformed ""   => [401, 404, 404, 404, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Own "" => [401, 200, 200, 200, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Foreign "" => [401, 200, 200, 200, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Missing "" => [401, 404, 404, 404, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Malformed "" => [401, 404, 404, 404, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Own "manage_portal_settings" => [401, 200, 200, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Foreign "manage_portal_settings" => [401, 200, 200, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Missing "manage_portal_settings" => [401, 404, 404, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Malformed "manage_portal_settings" => [401, 404, 404, 403, 403, 403, 403, 403];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 404, 404];
+
+        // Patients: scoped by location; a foreign patient answers like a missing one.
+        GET    "/api/v1/patients"                                None   ""      => [401, 200, 200, 200, 200, 200, 200, 200];
+        POST   "/api/v1/patients"                                Own    ""      => [401, 201, 201, 201, 201, 201, 403, 422];
+        POST   "/api/v1/patients"                                Foreign ""     => [401, 201, 201, 422, 422, 422, 403, 201];
+        POST   "/api/v1/patients"                                Missing ""     => [401, 422, 422, 422, 422, 422, 403, 422];
+        GET    "/api/v1/patients/{id}"                           Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404];
+        GET    "/api/v1/patients/{id}"                           Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200];
+        GET    "/api/v1/patients/{id}"                           Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404];
+        GET    "/api/v1/patients/{id}"                           Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404];
+        PUT    "/api/v1/patients/{id}"                           Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404];
+        PUT    "/api/v1/patients/{id}"                           Foreign ""     => [401, 200, 200, 404, 404, 404, 403, 200];
+        PUT    "/api/v1/patients/{id}"                           Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404];
+        PUT    "/api/v1/patients/{id}"                           Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404];
+        POST   "/api/v1/patients/{id}/contacts"                  Own    ""      => [401, 201, 201, 201, 201, 201, 403, 404];
+        POST   "/api/v1/patients/{id}/contacts"                  Foreign ""     => [401, 201, 201, 404, 404, 404, 403, 201];
+        POST   "/api/v1/patients/{id}/contacts"                  Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404];
+        POST   "/api/v1/patients/{id}/contacts"                  Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Foreign ""     => [401, 200, 200, 404, 404, 404, 403, 200];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 403, 404];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithForeignChild "" => [401, 404, 404, 404, 404, 404, 403, 404];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Own    ""      => [401, 204, 204, 204, 204, 204, 403, 404];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Foreign ""     => [401, 204, 204, 404, 404, 404, 403, 204];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 403, 404];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithForeignChild "" => [401, 404, 404, 404, 404, 404, 403, 404];
+
+        // Care teams: Manage Care Teams; the member must be able to reach the patient's location.
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Own    ""      => [401, 200, 200, 200, 200, 403, 403, 403];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Foreign ""     => [401, 200, 200, 404, 404, 403, 403, 403];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Missing ""     => [401, 404, 404, 404, 404, 403, 403, 403];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Malformed ""   => [401, 404, 404, 404, 404, 403, 403, 403];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithMissingChild "" => [401, 422, 422, 422, 422, 403, 403, 403];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithForeignChild "" => [401, 422, 422, 422, 422, 403, 403, 403];
+        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Own    ""      => [401, 200, 200, 200, 200, 403, 403, 403];
+        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Foreign ""     => [401, 200, 200, 404, 404, 403, 403, 403];
+        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Missing ""     => [401, 404, 404, 404, 404, 403, 403, 403];
+        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Malformed ""   => [401, 404, 404, 404, 404, 403, 403, 403];
+        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithMissingChild "" => [401, 404, 404, 404, 404, 403, 403, 403];
+
+        // The audit log: View Audit Log (Super Admin).
+        GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403];
+
+        // Last, since it ends the callers' sessions.
+        DELETE "/api/v1/staff/sessions/current"                  None   ""      => [401, 204, 204, 204, 204, 204, 204, 204];
+    }
+}
+
+fn key(method: &str, path: &str) -> (String, String) {
+    (method.to_owned(), path.to_owned())
+}
+
+/// The table and the OpenAPI document name the same routes, and each route with path
+/// parameters has rows for its own, foreign, missing and malformed records.
+#[test]
+fn every_route_has_rows_and_every_row_a_route() {
+    let rows = table();
+    let documented: BTreeSet<_> = api_routes().iter().map(|r| key(&r.method, &r.path)).collect();
+    let tabled: BTreeSet<_> = rows.iter().map(|r| key(r.method, r.path)).collect();
+    let unguarded: Vec<_> = documented.difference(&tabled).collect();
+    let stale: Vec<_> = tabled.difference(&documented).collect();
+    assert!(
+        unguarded.is_empty() && stale.is_empty(),
+        "the authorization table and the OpenAPI document disagree.\n  routes without rows: {unguarded:?}\n  rows for no route: {stale:?}"
+    );
+    for (method, path) in &documented {
+        if !path.contains('{') {
+            continue;
+        }
+        for rec in [Rec::Own, Rec::Foreign, Rec::Missing, Rec::Malformed] {
+            assert!(
+                rows.iter().any(|r| r.method == method && r.path == path && r.rec == rec),
+                "{method} {path} has no row for a {rec:?} record"
+            );
+        }
+        if common::template_params(path).len() > 1 {
+            assert!(
+                rows.iter().any(|r| r.method == method && r.path == path && r.rec == Rec::OwnWithMissingChild),
+                "{method} {path} has no row for a missing second parameter"
+            );
+        }
+    }
+    // No duplicate cells, which would hide a forgotten variant.
+    let mut seen = BTreeSet::new();
+    for r in &rows {
+        assert!(
+            seen.insert((r.method, r.path, r.rec, r.variant)),
+            "duplicate row {} {} {:?} {}",
+            r.method,
+            r.path,
+            r.rec,
+            r.variant
+        );
+    }
+    // The row that ends sessions must be the last one.
+    let last = rows.last().expect("rows");
+    assert_eq!((last.method, last.path), ("DELETE", "/api/v1/staff/sessions/current"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_caller_gets_the_expected_answer_on_every_route() {
+    let started = Instant::now();
+    let world = World::new().await;
+    let rows = table();
+    let mut mismatches = Vec::new();
+    let mut problems = Vec::new();
+    let mut cells = 0;
+    for row in &rows {
+        for (col, caller) in COLUMNS.iter().enumerate() {
+            let call = world.call(row.method, row.path, row.rec, row.variant).await;
+            let res = world.send_as(*caller, call.request()).await;
+            cells += 1;
+            let expected = row.expect[col];
+            let cell = format!(
+                "{} {} [{:?}{}] as {}",
+                row.method,
+                call.path(),
+                row.rec,
+                if row.variant.is_empty() { String::new() } else { format!(", {}", row.variant) },
+                caller.label()
+            );
+            if res.code() != expected {
+                let detail = serde_json::from_slice::<serde_json::Value>(&res.body)
+                    .ok()
+                    .and_then(|v| v["detail"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                mismatches.push(format!("{cell}: expected {expected}, got {} {detail}", res.code()));
+            }
+            if (res.status.is_client_error() || res.status.is_server_error())
+                && let Some(why) = res.problem_violation()
+            {
+                problems.push(format!("{cell}: {why}"));
+            }
+        }
+    }
+    let mut msg = String::new();
+    if !mismatches.is_empty() {
+        let _ = writeln!(msg, "{} of {cells} cells answered otherwise than the table says:", mismatches.len());
+        for m in &mismatches {
+            let _ = writeln!(msg, "  {m}");
+        }
+    }
+    if !problems.is_empty() {
+        let _ = writeln!(msg, "{} error answers were not problem documents:", problems.len());
+        for p in &problems {
+            let _ = writeln!(msg, "  {p}");
+        }
+    }
+    assert!(msg.is_empty(), "{msg}");
+    // The last row signed every caller out: their tokens are dead now.
+    for caller in Caller::STAFF {
+        let res = world.send_as(caller, common::TestRequest::get("/api/v1/staff/me")).await;
+        assert_eq!(res.code(), 401, "{} still signed in after signing out", caller.label());
+    }
+    eprintln!("{cells} cells in {:?}", started.elapsed());
+}
+
+/// A foreign patient answers exactly like a missing one: same status, same body, on every
+/// patient route, so that existence does not leak.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_patient_answers_exactly_like_a_missing_one() {
+    let world = World::new().await;
+    let patient_routes: Vec<_> =
+        api_routes().into_iter().filter(|r| r.path.starts_with("/api/v1/patients/{id}")).collect();
+    assert!(patient_routes.len() >= 6, "patient routes: {patient_routes:?}");
+    for caller in [Caller::PracticeManager, Caller::Clinician, Caller::FrontDesk, Caller::Billing] {
+        for route in &patient_routes {
+            let foreign = world.call(&route.method, &route.path, Rec::Foreign, "").await;
+            let missing = foreign.with_param("id", &common::missing_id());
+            let a = world.send_as(caller, foreign.request()).await;
+            let b = world.send_as(caller, missing.request()).await;
+            assert_eq!(
+                (a.code(), a.header("content-type"), a.json()),
+                (b.code(), b.header("content-type"), b.json()),
+                "{} {} as {}: a foreign patient answers unlike a missing one",
+                route.method,
+                route.path,
+                caller.label()
+            );
+        }
+    }
+}

@@ -1,0 +1,873 @@
+//! Shared harness of the HTTP integration tests: an app on a fresh database driven in-process
+//! with `tower::ServiceExt::oneshot`, a request builder, response checks, a fixture world
+//! (two locations, a staff user of every kind, patients, contacts, a care team) made through
+//! the real use cases, and the API's routes read from the OpenAPI document.
+//!
+//! Each test binary compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use portal_auth::throttle::IpLimiter;
+use portal_core::Actor;
+use portal_http::AppState;
+use portal_http::config::{Config, ConfigArgs};
+use portal_store::testing::TestDb;
+use portal_store::{Db, DbConn};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// The password of every fixture account (long, not on the common-passwords list).
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A PNG signature followed by enough bytes to count as an image.
+pub fn png_bytes() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(b"\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89");
+    png.extend_from_slice(&[0u8; 16]);
+    png
+}
+
+/// The smallest shape LogoImage accepts as a JPEG: SOI marker ... EOI marker.
+pub fn jpeg_bytes() -> Vec<u8> {
+    vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0xFF, 0xD9]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app under test
+// ---------------------------------------------------------------------------------------------
+
+pub struct TestApp {
+    pub test_db: TestDb,
+    pub state: AppState,
+    pub router: Router,
+    next_ip: AtomicU32,
+}
+
+pub fn config_for(test_db: &TestDb, public_url: Option<&str>) -> Config {
+    Config::load(&ConfigArgs {
+        database_url: Some(test_db.url.clone()),
+        public_url: public_url.map(str::to_owned),
+        ..Default::default()
+    })
+    .expect("test configuration")
+}
+
+impl TestApp {
+    /// An app whose sign-in limiter is generous, so that fixtures and tables can sign in freely.
+    pub async fn new() -> Self {
+        Self::build(Some(IpLimiter::new(100_000, Duration::from_secs(60))), None).await
+    }
+
+    /// An app with the production sign-in limiter (10 attempts a minute per address).
+    pub async fn with_default_sign_in_limiter() -> Self {
+        Self::build(None, None).await
+    }
+
+    /// An app whose configured public URL is `public_url` (e.g. an https:// one).
+    pub async fn with_public_url(public_url: &str) -> Self {
+        Self::build(Some(IpLimiter::new(100_000, Duration::from_secs(60))), Some(public_url)).await
+    }
+
+    async fn build(limiter: Option<IpLimiter>, public_url: Option<&str>) -> Self {
+        let test_db = TestDb::new().await;
+        let mut state = AppState::new(test_db.db.clone(), config_for(&test_db, public_url));
+        if let Some(l) = limiter {
+            state = state.with_sign_in_limiter(l);
+        }
+        let router = portal_http::build(state.clone());
+        TestApp { test_db, state, router, next_ip: AtomicU32::new(1) }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.test_db.db
+    }
+
+    /// A fresh peer address 10.x.y.z for each request that does not name one, so that the
+    /// per-address sign-in limit only bites where a test means it to.
+    fn fresh_ip(&self) -> IpAddr {
+        let n = self.next_ip.fetch_add(1, Ordering::Relaxed);
+        IpAddr::V4(Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8))
+    }
+
+    pub async fn send(&self, req: TestRequest) -> TestResponse {
+        let ip = req.ip.unwrap_or_else(|| self.fresh_ip());
+        let mut builder = Request::builder().method(req.method.clone()).uri(req.uri.as_str());
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        let mut request = builder.body(Body::from(req.body)).expect("a valid request");
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::new(ip, 40000)));
+        let res = self.router.clone().oneshot(request).await.expect("the router is infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.expect("response body").to_bytes();
+        TestResponse { method: req.method, uri: req.uri, status, headers, body }
+    }
+
+    /// Signs a staff user in through the API and returns the bearer token.
+    pub async fn sign_in(&self, email: &str, password: &str) -> String {
+        let res = self.send(TestRequest::post("/api/v1/staff/sessions").json(&sign_in_body(email, password))).await;
+        res.assert_status(201);
+        res.json()["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Runs raw SQL (trusted test text) on the test database: for moving clocks.
+    pub async fn exec_sql(&self, sql: &str) {
+        use diesel_async::SimpleAsyncConnection;
+        let mut conn = self.db().read().await.expect("a connection");
+        match &mut conn {
+            DbConn::Sqlite(c) => c.batch_execute(sql).await,
+            DbConn::Pg(c) => c.batch_execute(sql).await,
+        }
+        .expect("test SQL");
+    }
+}
+
+pub fn sign_in_body(email: &str, password: &str) -> Value {
+    json!({ "email": email, "password": password })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests and responses
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct TestRequest {
+    pub method: Method,
+    pub uri: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Vec<u8>,
+    pub ip: Option<IpAddr>,
+}
+
+impl TestRequest {
+    pub fn new(method: Method, uri: impl Into<String>) -> Self {
+        Self { method, uri: uri.into(), headers: vec![], body: vec![], ip: None }
+    }
+
+    pub fn get(uri: impl Into<String>) -> Self {
+        Self::new(Method::GET, uri)
+    }
+
+    pub fn post(uri: impl Into<String>) -> Self {
+        Self::new(Method::POST, uri)
+    }
+
+    pub fn put(uri: impl Into<String>) -> Self {
+        Self::new(Method::PUT, uri)
+    }
+
+    pub fn delete(uri: impl Into<String>) -> Self {
+        Self::new(Method::DELETE, uri)
+    }
+
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        let name = HeaderName::from_bytes(name.as_ref().as_bytes()).expect("header name");
+        let value = HeaderValue::from_str(value.as_ref()).expect("header value");
+        self.headers.retain(|(k, _)| *k != name);
+        self.headers.push((name, value));
+        self
+    }
+
+    /// `Authorization: Bearer TOKEN`, or nothing for `None` (an anonymous caller).
+    pub fn bearer(self, token: Option<&str>) -> Self {
+        match token {
+            Some(t) => self.header("authorization", format!("Bearer {t}")),
+            None => self,
+        }
+    }
+
+    pub fn json(self, v: &Value) -> Self {
+        self.raw(Some("application/json"), serde_json::to_vec(v).expect("JSON"))
+    }
+
+    /// A body with the given content type (none for `None`).
+    pub fn raw(mut self, content_type: Option<&str>, bytes: impl Into<Vec<u8>>) -> Self {
+        self.headers.retain(|(k, _)| *k != header::CONTENT_TYPE);
+        if let Some(ct) = content_type {
+            self = self.header("content-type", ct);
+        }
+        self.body = bytes.into();
+        self
+    }
+
+    pub fn peer(mut self, ip: &str) -> Self {
+        self.ip = Some(ip.parse().expect("an IP address"));
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    pub method: Method,
+    pub uri: String,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn code(&self) -> u16 {
+        self.status.as_u16()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{} {}: body is not JSON ({e}): {}", self.method, self.uri, self.text()))
+    }
+
+    /// Why this response is not a well-formed problem document for its own status, if it is not.
+    pub fn problem_violation(&self) -> Option<String> {
+        let ct = self.header("content-type").unwrap_or("");
+        if ct != "application/problem+json" {
+            return Some(format!("content-type is `{ct}`, not application/problem+json; body: {}", self.text()));
+        }
+        let v: Value = match serde_json::from_slice(&self.body) {
+            Ok(v) => v,
+            Err(e) => return Some(format!("problem body is not JSON ({e}): {}", self.text())),
+        };
+        if v["status"].as_u64() != Some(u64::from(self.code())) {
+            return Some(format!("problem `status` is {} but the HTTP status is {}", v["status"], self.code()));
+        }
+        for field in ["type", "title", "detail"] {
+            if !v[field].is_string() {
+                return Some(format!("problem has no string `{field}`: {v}"));
+            }
+        }
+        None
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, expected: u16) -> &Self {
+        assert_eq!(self.code(), expected, "{} {}: unexpected status; body: {}", self.method, self.uri, self.text());
+        self
+    }
+
+    /// Asserts `expected` and a matching problem document; returns the document.
+    #[track_caller]
+    pub fn assert_problem(&self, expected: u16) -> Value {
+        self.assert_status(expected);
+        if let Some(v) = self.problem_violation() {
+            panic!("{} {}: {v}", self.method, self.uri);
+        }
+        self.json()
+    }
+
+    /// The `field` names listed in a 422 problem's `errors`.
+    #[track_caller]
+    pub fn error_fields(&self) -> BTreeSet<String> {
+        let p = self.assert_problem(422);
+        p["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no `errors` in {p}"))
+            .iter()
+            .map(|e| e["field"].as_str().expect("field").to_owned())
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API's routes, as the OpenAPI document lists them
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiRoute {
+    /// Upper case: GET, POST, PUT, DELETE...
+    pub method: String,
+    /// The template, e.g. `/api/v1/patients/{id}`.
+    pub path: String,
+    /// The declared request body's content type, if the operation takes a body.
+    pub body_type: Option<String>,
+    pub operation_id: Option<String>,
+}
+
+const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+/// Every operation of `portal_http::app::openapi()`.
+pub fn api_routes() -> Vec<ApiRoute> {
+    let doc = serde_json::to_value(portal_http::app::openapi()).expect("OpenAPI serialises");
+    routes_of(&doc)
+}
+
+/// Every operation of an OpenAPI document given as JSON.
+pub fn routes_of(doc: &Value) -> Vec<ApiRoute> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for m in HTTP_METHODS {
+            if let Some(op) = item.get(m) {
+                let body_type =
+                    op.get("requestBody").and_then(|b| b["content"].as_object()).and_then(|c| c.keys().next().cloned());
+                out.push(ApiRoute {
+                    method: m.to_ascii_uppercase(),
+                    path: path.clone(),
+                    body_type,
+                    operation_id: op["operationId"].as_str().map(str::to_owned),
+                });
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The `{name}` parameters of a path template, in order.
+pub fn template_params(template: &str) -> Vec<String> {
+    template
+        .split('/')
+        .filter(|s| s.starts_with('{') && s.ends_with('}'))
+        .map(|s| s[1..s.len() - 1].to_owned())
+        .collect()
+}
+
+/// Fills a template's parameters with the given (already URL-safe) values.
+pub fn fill(template: &str, params: &[(String, String)]) -> String {
+    let mut out = template.to_owned();
+    for (k, v) in params {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    assert!(!out.contains('{'), "unfilled parameter in {out} (template {template})");
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures, made through the real use cases as the system (command line) actor
+// ---------------------------------------------------------------------------------------------
+
+/// Who makes a request. Every staff caller but `FrontDeskB` works at location A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Caller {
+    Anonymous,
+    /// Super Admin (every location) holding Manage Portal Settings.
+    SuperAdmin,
+    /// Super Admin without Manage Portal Settings.
+    SuperAdminNoSettings,
+    PracticeManager,
+    Clinician,
+    FrontDesk,
+    Billing,
+    /// Front desk of location B only: a staff user of another location.
+    FrontDeskB,
+}
+
+impl Caller {
+    pub const ALL: [Caller; 8] = [
+        Caller::Anonymous,
+        Caller::SuperAdmin,
+        Caller::SuperAdminNoSettings,
+        Caller::PracticeManager,
+        Caller::Clinician,
+        Caller::FrontDesk,
+        Caller::Billing,
+        Caller::FrontDeskB,
+    ];
+
+    pub const STAFF: [Caller; 7] = [
+        Caller::SuperAdmin,
+        Caller::SuperAdminNoSettings,
+        Caller::PracticeManager,
+        Caller::Clinician,
+        Caller::FrontDesk,
+        Caller::Billing,
+        Caller::FrontDeskB,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Caller::Anonymous => "anonymous",
+            Caller::SuperAdmin => "super admin",
+            Caller::SuperAdminNoSettings => "super admin w/o Manage Portal Settings",
+            Caller::PracticeManager => "practice manager (A)",
+            Caller::Clinician => "clinician (A)",
+            Caller::FrontDesk => "front desk (A)",
+            Caller::Billing => "billing (A)",
+            Caller::FrontDeskB => "front desk (B)",
+        }
+    }
+
+    fn spec(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Caller::Anonymous => unreachable!("anonymous has no account"),
+            Caller::SuperAdmin => ("Sam Super", "super@example.test", "super_admin"),
+            Caller::SuperAdminNoSettings => ("Sid Super", "super2@example.test", "super_admin"),
+            Caller::PracticeManager => ("Pat Manager", "manager@example.test", "practice_manager"),
+            Caller::Clinician => ("Cleo Clinician", "clinician@example.test", "clinician"),
+            Caller::FrontDesk => ("Fran Desk", "desk@example.test", "front_desk"),
+            Caller::Billing => ("Bill Ing", "billing@example.test", "billing"),
+            Caller::FrontDeskB => ("Bea Desk", "desk-b@example.test", "front_desk"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    /// The bearer token of its session (empty for accounts the world does not sign in).
+    pub token: String,
+}
+
+pub async fn create_location(db: &Db, name: &str) -> String {
+    portal_practice::company::create_location(
+        db,
+        &Actor::system(),
+        portal_practice::company::LocationInput {
+            name: name.to_owned(),
+            address_line1: Some("1 Main St".into()),
+            city: Some("Springfield".into()),
+            state: Some("IL".into()),
+            zip: Some("62701".into()),
+            phone: None,
+            time_zone: "America/Chicago".into(),
+        },
+    )
+    .await
+    .expect("create location")
+    .id
+}
+
+pub async fn create_staff(state: &AppState, name: &str, email: &str, role: &str, locations: &[&str]) -> String {
+    portal_auth::staff::create(
+        state.db(),
+        &state.app().hasher,
+        &Actor::system(),
+        portal_auth::staff::StaffInput {
+            name: name.to_owned(),
+            email: email.to_owned(),
+            role: role.to_owned(),
+            location_ids: locations.iter().map(|l| (*l).to_owned()).collect(),
+            active: true,
+            password: Some(PASSWORD.to_owned()),
+        },
+    )
+    .await
+    .expect("create staff")
+    .row
+    .id
+}
+
+pub async fn grant(db: &Db, staff_id: &str, permission: portal_core::staff::PortalPermission) {
+    portal_auth::staff::set_portal_permission(db, &Actor::system(), staff_id, permission, true)
+        .await
+        .expect("grant portal permission");
+}
+
+pub fn patient_input(first: &str, last: &str, dob: &str, location: &str) -> portal_practice::patients::PatientInput {
+    portal_practice::patients::PatientInput {
+        first_name: first.to_owned(),
+        last_name: last.to_owned(),
+        date_of_birth: dob.to_owned(),
+        email: Some(format!("{}.{}@example.test", first.to_lowercase(), last.to_lowercase())),
+        phone: Some("555-010-1234".into()),
+        location_id: location.to_owned(),
+        ..Default::default()
+    }
+}
+
+pub async fn create_patient(db: &Db, first: &str, last: &str, dob: &str, location: &str) -> String {
+    portal_practice::patients::create(db, &Actor::system(), patient_input(first, last, dob, location))
+        .await
+        .expect("create patient")
+        .id
+}
+
+pub fn contact_body(first: &str) -> Value {
+    json!({ "kind": "guardian", "first_name": first, "last_name": "Contact", "relation": "Parent",
+            "email": "contact@example.test", "phone": "555-010-9999" })
+}
+
+pub async fn create_contact(db: &Db, patient_id: &str, first: &str) -> String {
+    portal_practice::patients::add_contact(
+        db,
+        &Actor::system(),
+        patient_id,
+        portal_practice::patients::ContactInput {
+            kind: "guardian".into(),
+            first_name: first.to_owned(),
+            last_name: "Contact".into(),
+            relation: Some("Parent".into()),
+            email: None,
+            phone: None,
+        },
+    )
+    .await
+    .expect("create contact")
+    .id
+}
+
+pub async fn add_to_care_team(db: &Db, patient_id: &str, staff_id: &str) {
+    portal_practice::patients::add_care_team_member(db, &Actor::system(), patient_id, staff_id, "Primary clinician")
+        .await
+        .expect("add care-team member");
+}
+
+/// A random, well-formed id that names nothing.
+pub fn missing_id() -> String {
+    portal_store::ids::new_id()
+}
+
+/// Two locations, a signed-in staff user of every kind, two staff users that are the targets
+/// of staff-management calls, a patient (with a contact and a care team) at each location.
+pub struct World {
+    pub app: TestApp,
+    pub location_a: String,
+    pub location_b: String,
+    pub accounts: HashMap<Caller, Account>,
+    /// Front desk of location A, never signed in: what staff-management calls act on.
+    pub target_a: Account,
+    /// Front desk of location B, never signed in.
+    pub target_b: Account,
+    pub patient_a: String,
+    pub patient_b: String,
+    pub contact_a: String,
+    pub contact_b: String,
+    counter: AtomicU32,
+}
+
+impl World {
+    pub async fn new() -> World {
+        Self::on(TestApp::new().await).await
+    }
+
+    pub async fn on(app: TestApp) -> World {
+        let db = app.db().clone();
+        let location_a = create_location(&db, "Location A").await;
+        let location_b = create_location(&db, "Location B").await;
+        let mut accounts = HashMap::new();
+        for caller in Caller::STAFF {
+            let (name, email, role) = caller.spec();
+            // Super admins are given location A only: they reach B through their role alone.
+            let locs: &[&str] = if caller == Caller::FrontDeskB { &[&location_b] } else { &[&location_a] };
+            let id = create_staff(&app.state, name, email, role, locs).await;
+            accounts
+                .insert(caller, Account { id, email: email.to_owned(), name: name.to_owned(), token: String::new() });
+        }
+        grant(&db, &accounts[&Caller::SuperAdmin].id, portal_core::staff::PortalPermission::ManagePortalSettings).await;
+        for caller in Caller::STAFF {
+            let email = accounts[&caller].email.clone();
+            let token = app.sign_in(&email, PASSWORD).await;
+            accounts.get_mut(&caller).expect("account").token = token;
+        }
+        let target = |name: &str, email: &str, id: String| Account {
+            id,
+            email: email.to_owned(),
+            name: name.to_owned(),
+            token: String::new(),
+        };
+        let ta = create_staff(&app.state, "Tara Target", "target-a@example.test", "front_desk", &[&location_a]).await;
+        let tb = create_staff(&app.state, "Theo Target", "target-b@example.test", "front_desk", &[&location_b]).await;
+        let patient_a = create_patient(&db, "Alice", "Anders", "1980-04-12", &location_a).await;
+        let patient_b = create_patient(&db, "Bob", "Brooks", "1975-09-30", &location_b).await;
+        let contact_a = create_contact(&db, &patient_a, "Ava").await;
+        let contact_b = create_contact(&db, &patient_b, "Ben").await;
+        add_to_care_team(&db, &patient_a, &accounts[&Caller::Clinician].id).await;
+        add_to_care_team(&db, &patient_b, &tb).await;
+        World {
+            app,
+            location_a,
+            location_b,
+            accounts,
+            target_a: target("Tara Target", "target-a@example.test", ta),
+            target_b: target("Theo Target", "target-b@example.test", tb),
+            patient_a,
+            patient_b,
+            contact_a,
+            contact_b,
+            counter: AtomicU32::new(0),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        self.app.db()
+    }
+
+    pub fn account(&self, c: Caller) -> &Account {
+        &self.accounts[&c]
+    }
+
+    pub fn token(&self, c: Caller) -> Option<&str> {
+        self.accounts.get(&c).map(|a| a.token.as_str())
+    }
+
+    pub fn id(&self, c: Caller) -> &str {
+        &self.accounts[&c].id
+    }
+
+    /// A number unique within this world, for e-mail addresses and names.
+    pub fn unique(&self) -> u32 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub async fn send(&self, req: TestRequest) -> TestResponse {
+        self.app.send(req).await
+    }
+
+    /// A request as `caller`.
+    pub async fn send_as(&self, caller: Caller, req: TestRequest) -> TestResponse {
+        self.app.send(req.bearer(self.token(caller))).await
+    }
+
+    pub fn location(&self, r: Rec) -> String {
+        match r {
+            Rec::Own => self.location_a.clone(),
+            Rec::Foreign => self.location_b.clone(),
+            Rec::Missing => missing_id(),
+            _ => "not-an-id".into(),
+        }
+    }
+
+    pub fn patient(&self, r: Rec) -> String {
+        match r {
+            Rec::Foreign => self.patient_b.clone(),
+            Rec::Missing => missing_id(),
+            Rec::Malformed => "not-an-id".into(),
+            _ => self.patient_a.clone(),
+        }
+    }
+
+    pub fn patient_body(&self, location: &str, first: &str, last: &str) -> Value {
+        json!({
+            "first_name": first, "last_name": last, "date_of_birth": "1990-02-03",
+            "email": format!("{}@example.test", first.to_lowercase()), "phone": "(555) 010-2000",
+            "address_line1": "2 Elm St", "city": "Springfield", "state": "IL", "zip": "62701",
+            "location_id": location, "status": "active"
+        })
+    }
+
+    /// A valid request to one route, aimed at the record `rec` (see [`Rec`]); `variant` picks
+    /// among a route's alternatives (the portal permission named in the path; the role of a
+    /// created staff user). Records a destructive call uses up are made afresh on each call.
+    /// Panics on a route it does not know: every route of the OpenAPI document must be here.
+    pub async fn call(&self, method: &str, template: &str, rec: Rec, variant: &str) -> Call {
+        let mut params: Vec<(String, String)> = Vec::new();
+        let mut p = |k: &str, v: String| params.push((k.to_owned(), v));
+        let db = self.db();
+        let body = match (method, template) {
+            ("POST", "/api/v1/staff/sessions") => Some(Payload::json(sign_in_body(&self.target_a.email, PASSWORD))),
+            ("DELETE", "/api/v1/staff/sessions/current") | ("GET", "/api/v1/staff/me") => None,
+            ("PUT", "/api/v1/staff/me/password") => {
+                Some(Payload::json(json!({ "current_password": PASSWORD, "new_password": PASSWORD })))
+            }
+            ("GET", "/api/v1/settings/instance") => None,
+            ("PUT", "/api/v1/settings/instance/use-portal") => {
+                Some(Payload::json(json!({ "enabled": true, "acknowledge_fee": true })))
+            }
+            ("GET", "/api/v1/company") => None,
+            ("PUT", "/api/v1/company") => Some(Payload::json(
+                json!({ "name": "Springfield Family Clinic", "phone": "555-010-0000", "brand_by_location": false }),
+            )),
+            ("PUT", "/api/v1/company/logo") => {
+                Some(Payload::Raw { content_type: Some("image/png"), bytes: png_bytes() })
+            }
+            ("GET", "/api/v1/locations") => None,
+            ("POST", "/api/v1/locations") => Some(Payload::json(
+                json!({ "name": format!("Clinic {}", self.unique()), "zip": "62701", "time_zone": "America/Chicago" }),
+            )),
+            ("GET", "/api/v1/locations/{id}") => {
+                p("id", self.location(rec));
+                None
+            }
+            ("PUT", "/api/v1/locations/{id}") => {
+                let name = if rec == Rec::Foreign { "Location B" } else { "Location A" };
+                p("id", self.location(rec));
+                Some(Payload::json(json!({ "name": name, "address_line1": "1 Main St", "city": "Springfield",
+                    "state": "IL", "zip": "62701", "time_zone": "America/Chicago" })))
+            }
+            ("PUT", "/api/v1/locations/{id}/logo") => {
+                p("id", self.location(rec));
+                Some(Payload::Raw { content_type: Some("image/png"), bytes: png_bytes() })
+            }
+            ("GET", "/api/v1/staff-users") => None,
+            ("POST", "/api/v1/staff-users") => {
+                let role = if variant.is_empty() { "front_desk" } else { variant };
+                Some(Payload::json(json!({
+                    "name": "New Person", "email": format!("new-{}@example.test", self.unique()), "role": role,
+                    "location_ids": [self.location(rec)], "password": PASSWORD
+                })))
+            }
+            ("GET", "/api/v1/staff-users/{id}") => {
+                p("id", self.staff_target(rec));
+                None
+            }
+            ("PUT", "/api/v1/staff-users/{id}") => {
+                p("id", self.staff_target(rec));
+                // The target's own values: the call changes nothing, so it ends no session.
+                let (t, loc) = if rec == Rec::Foreign {
+                    (&self.target_b, &self.location_b)
+                } else {
+                    (&self.target_a, &self.location_a)
+                };
+                Some(Payload::json(json!({ "name": t.name, "email": t.email, "role": "front_desk",
+                    "location_ids": [loc], "active": true })))
+            }
+            ("PUT", "/api/v1/staff-users/{id}/portal-permissions/{permission}") => {
+                p("id", self.staff_target(rec));
+                let perm = match rec {
+                    Rec::OwnWithMissingChild => "root".to_owned(),
+                    _ if variant.is_empty() => "available_for_portal_messages".to_owned(),
+                    _ => variant.to_owned(),
+                };
+                p("permission", perm);
+                Some(Payload::json(json!({ "granted": true })))
+            }
+            ("GET", "/api/v1/patients") => None,
+            ("POST", "/api/v1/patients") => {
+                let n = self.unique();
+                Some(Payload::json(self.patient_body(&self.location(rec), "Nora", &format!("New{n}"))))
+            }
+            ("GET", "/api/v1/patients/{id}") => {
+                p("id", self.patient(rec));
+                None
+            }
+            ("PUT", "/api/v1/patients/{id}") => {
+                p("id", self.patient(rec));
+                let (loc, first, last) = if rec == Rec::Foreign {
+                    (&self.location_b, "Bob", "Brooks")
+                } else {
+                    (&self.location_a, "Alice", "Anders")
+                };
+                Some(Payload::json(self.patient_body(loc, first, last)))
+            }
+            ("POST", "/api/v1/patients/{id}/contacts") => {
+                p("id", self.patient(rec));
+                Some(Payload::json(contact_body("Carl")))
+            }
+            ("PUT", "/api/v1/patients/{id}/contacts/{contact_id}")
+            | ("DELETE", "/api/v1/patients/{id}/contacts/{contact_id}") => {
+                let patient = self.patient(rec);
+                let contact = match rec {
+                    // DELETE uses its contact up: each call gets one of its own.
+                    Rec::Own if method == "DELETE" => create_contact(db, &self.patient_a, "Del").await,
+                    Rec::Foreign if method == "DELETE" => create_contact(db, &self.patient_b, "Del").await,
+                    Rec::Own => self.contact_a.clone(),
+                    Rec::Foreign => self.contact_b.clone(),
+                    Rec::OwnWithForeignChild => self.contact_b.clone(),
+                    _ => missing_id(),
+                };
+                p("id", patient);
+                p("contact_id", contact);
+                if method == "PUT" { Some(Payload::json(contact_body("Ava"))) } else { None }
+            }
+            ("PUT", "/api/v1/patients/{id}/care-team/{staff_id}")
+            | ("DELETE", "/api/v1/patients/{id}/care-team/{staff_id}") => {
+                let patient = self.patient(rec);
+                let member = match rec {
+                    Rec::Foreign => self.target_b.id.clone(),
+                    // A staff user of location B cannot serve a patient of A.
+                    Rec::OwnWithForeignChild => self.target_b.id.clone(),
+                    Rec::OwnWithMissingChild if method == "PUT" => missing_id(),
+                    // Not on A's team: nothing to remove.
+                    Rec::OwnWithMissingChild => self.target_b.id.clone(),
+                    _ => self.target_a.id.clone(),
+                };
+                if method == "DELETE" {
+                    match rec {
+                        Rec::Own => add_to_care_team(db, &self.patient_a, &member).await,
+                        Rec::Foreign => add_to_care_team(db, &self.patient_b, &member).await,
+                        _ => {}
+                    }
+                }
+                p("id", patient);
+                p("staff_id", member);
+                if method == "PUT" { Some(Payload::json(json!({ "team_role": "Care coordinator" }))) } else { None }
+            }
+            ("GET", "/api/v1/audit-events") => None,
+            _ => panic!("no request known for {method} {template}: add it to World::call and to the tables"),
+        };
+        Call { method: method.parse().expect("method"), template: template.to_owned(), params, body }
+    }
+
+    fn staff_target(&self, rec: Rec) -> String {
+        match rec {
+            Rec::Foreign => self.target_b.id.clone(),
+            Rec::Missing => missing_id(),
+            Rec::Malformed => "not-an-id".into(),
+            _ => self.target_a.id.clone(),
+        }
+    }
+}
+
+/// Which record a call is aimed at. "Own" records belong to location A, the location of every
+/// staff caller but the front desk of B; "foreign" ones to location B. Routes without a record
+/// use `None`; for a route that names a location in its body (creating a patient or a staff
+/// user), the record is that location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rec {
+    None,
+    Own,
+    Foreign,
+    /// A well-formed random id.
+    Missing,
+    /// `not-an-id`.
+    Malformed,
+    /// The own record, with a second path parameter that names nothing (a missing contact, a
+    /// staff user not on the team or unknown, an unknown permission).
+    OwnWithMissingChild,
+    /// The own record, with a second path parameter that belongs elsewhere (the foreign
+    /// patient's contact; a staff user of location B for the care team).
+    OwnWithForeignChild,
+}
+
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Json(Value),
+    Raw { content_type: Option<&'static str>, bytes: Vec<u8> },
+}
+
+impl Payload {
+    pub fn json(v: Value) -> Self {
+        Payload::Json(v)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    pub template: String,
+    pub params: Vec<(String, String)>,
+    pub body: Option<Payload>,
+}
+
+impl Call {
+    pub fn path(&self) -> String {
+        fill(&self.template, &self.params)
+    }
+
+    /// The same call with one path parameter replaced by `value` (inserted as is).
+    pub fn with_param(&self, name: &str, value: &str) -> Call {
+        let mut c = self.clone();
+        for (k, v) in &mut c.params {
+            if k == name {
+                *v = value.to_owned();
+            }
+        }
+        c
+    }
+
+    pub fn request(&self) -> TestRequest {
+        let req = TestRequest::new(self.method.clone(), self.path());
+        match &self.body {
+            None => req,
+            Some(Payload::Json(v)) => req.json(v),
+            Some(Payload::Raw { content_type, bytes }) => req.raw(*content_type, bytes.clone()),
+        }
+    }
+}
