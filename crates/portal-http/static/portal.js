@@ -19,6 +19,20 @@
       }
     });
   });
+  // Success notices can be dismissed; they are announced (role="status") when the page loads.
+  var main = document.getElementById("main");
+  var dismissLabel = (main && main.getAttribute("data-dismiss-label")) || "Dismiss";
+  document.querySelectorAll(".notice[role=status]").forEach(function (notice) {
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "notice-close";
+    close.setAttribute("aria-label", dismissLabel);
+    close.textContent = "\u00d7";
+    close.addEventListener("click", function () {
+      notice.remove();
+    });
+    notice.appendChild(close);
+  });
   // Move focus to an error summary so that screen readers announce it.
   var summary = document.querySelector(".error-summary");
   if (summary) {

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -10,7 +10,7 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
-use super::{Chrome, PageForm, render_status};
+use super::{Chrome, PageForm, PageQuery, render_status};
 use crate::extract::{ClientIp, PageStaff, safe_next, session_cookie_name};
 use crate::state::AppState;
 
@@ -34,7 +34,7 @@ struct SignInQuery {
     signed_out: Option<String>,
 }
 
-async fn sign_in_page(State(state): State<AppState>, Query(q): Query<SignInQuery>) -> Response {
+async fn sign_in_page(State(state): State<AppState>, PageQuery(q): PageQuery<SignInQuery>) -> Response {
     render_status(
         StatusCode::OK,
         &SignInPage {
@@ -71,12 +71,12 @@ async fn sign_in(
             &SignInPage { chrome: Chrome::anonymous(&state).await, email, next, error: Some(error), signed_out: false },
         )
     };
-    if let Some(ip) = ip {
-        if let Err(wait) = state.app().sign_in_limiter.check(ip) {
-            let msg =
-                format!("Too many sign-in attempts from your network. Try again in {} seconds.", wait.as_secs().max(1));
-            return again(state, StatusCode::TOO_MANY_REQUESTS, msg, form.email, next).await;
-        }
+    if let Some(ip) = ip
+        && let Err(wait) = state.app().sign_in_limiter.check(ip)
+    {
+        let msg =
+            format!("Too many sign-in attempts from your network. Try again in {} seconds.", wait.as_secs().max(1));
+        return again(state, StatusCode::TOO_MANY_REQUESTS, msg, form.email, next).await;
     }
     let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let result = portal_auth::sessions::sign_in_staff(

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use portal_core::staff::Permission;
 
 use super::{Chrome, render};
 use crate::extract::PageStaff;
@@ -24,14 +25,25 @@ struct HomePage {
     chrome: Chrome,
     use_portal: bool,
     may_configure_portal: bool,
+    may_view_patients: bool,
+    may_add_patients: bool,
+    may_manage_users: bool,
+    may_manage_company: bool,
+    may_view_audit: bool,
 }
 
 async fn home(State(state): State<AppState>, PageStaff(s): PageStaff) -> Response {
     let use_portal = portal_practice::settings::portal_enabled(state.db()).await.unwrap_or(false);
+    let st = &s.staff;
     render(&HomePage {
         chrome: Chrome::for_staff(&state, &s, "/").await,
         use_portal,
-        may_configure_portal: s.staff.require_portal_settings().is_ok(),
+        may_configure_portal: st.require_portal_settings().is_ok(),
+        may_view_patients: st.has(Permission::ViewPatients),
+        may_add_patients: st.has(Permission::EditPatients),
+        may_manage_users: st.has(Permission::ManageUsers),
+        may_manage_company: st.has(Permission::ManageCompany),
+        may_view_audit: st.has(Permission::ViewAuditLog),
     })
 }
 

@@ -3,15 +3,30 @@
 //! Every page handler takes `PageStaff` (or is public), calls a domain use case and renders a
 //! template whose struct carries a [`Chrome`]: the header, navigation and branding of the
 //! layout. User-facing text lives in the templates.
+//!
+//! Helpers of the pages return `Result<T, Response>`: the error is the page to answer with
+//! (a 403 or 404 page), returned once per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
 
+mod account;
+mod audit;
 mod auth;
+mod company;
+mod facesheet;
+pub mod forms;
 mod home;
+mod patients;
 mod portal;
+mod settings;
+#[cfg(test)]
+mod tests;
+mod users;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use portal_core::staff::Permission;
 use serde::de::DeserializeOwned;
@@ -20,7 +35,17 @@ use crate::extract::SignedInStaff;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(auth::router()).merge(home::router()).merge(portal::router())
+    Router::new()
+        .merge(auth::router())
+        .merge(home::router())
+        .merge(portal::router())
+        .merge(settings::router())
+        .merge(company::router())
+        .merge(users::router())
+        .merge(patients::router())
+        .merge(facesheet::router())
+        .merge(audit::router())
+        .merge(account::router())
 }
 
 /// One entry of the staff navigation.
@@ -137,6 +162,14 @@ pub fn problem_page(p: crate::error::Problem) -> Response {
     error_page(p.status_code(), &p.detail)
 }
 
+/// True when a form body or query string holds a NUL character, raw or percent-encoded: no
+/// field needs one, and PostgreSQL cannot store one.
+fn has_nul(raw: &[u8]) -> bool {
+    raw.contains(&0) || raw.windows(3).any(|w| w == b"%00")
+}
+
+const UNREADABLE_FORM: &str = "The form could not be read. Go back, check what you entered and try again.";
+
 /// A URL-encoded form whose rejection is a readable page, not a bare 4xx text.
 pub struct PageForm<T>(pub T);
 
@@ -144,6 +177,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, crate::app::BODY_LIMIT).await else {
+            return Err(error_page(StatusCode::PAYLOAD_TOO_LARGE, UNREADABLE_FORM));
+        };
+        if has_nul(&bytes) {
+            return Err(error_page(StatusCode::BAD_REQUEST, UNREADABLE_FORM));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(v)) => Ok(PageForm(v)),
             Err(e) => Err(error_page(
@@ -152,8 +193,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
                 } else {
                     StatusCode::BAD_REQUEST
                 },
-                "The form could not be read. Go back, check what you entered and try again.",
+                UNREADABLE_FORM,
             )),
+        }
+    }
+}
+
+/// A query string (search boxes, filters, notices) whose rejection is a readable page.
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let unreadable = || {
+            error_page(
+                StatusCode::BAD_REQUEST,
+                "The address could not be read. Check the link, or start again from the menu.",
+            )
+        };
+        if parts.uri.query().is_some_and(|q| has_nul(q.as_bytes())) {
+            return Err(unreadable());
+        }
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(PageQuery(v)),
+            Err(_) => Err(unreadable()),
         }
     }
 }
