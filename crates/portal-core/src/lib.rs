@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod events;
 pub mod fields;
 pub mod ids;
 pub mod org;

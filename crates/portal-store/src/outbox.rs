@@ -63,23 +63,27 @@ pub async fn claim(
         .is_null()
         .and(outbox_events::available_at.le(now))
         .and(outbox_events::claimed_until.is_null().or(outbox_events::claimed_until.le(now)));
-    let ids: Vec<String> = on_backend!(conn,
-        sqlite |c| outbox_events::table
-            .filter(due)
-            .order((outbox_events::available_at.asc(), outbox_events::created_at.asc()))
-            .select(outbox_events::id)
-            .limit(limit)
-            .load(c)
-            .await,
-        pg |c| outbox_events::table
-            .filter(due)
-            .order((outbox_events::available_at.asc(), outbox_events::created_at.asc()))
-            .select(outbox_events::id)
-            .limit(limit)
-            .for_update()
-            .skip_locked()
-            .load(c)
-            .await
+    let ids: Vec<String> = on_backend!(
+        conn,
+        sqlite
+            | c
+            | outbox_events::table
+                .filter(due)
+                .order((outbox_events::available_at.asc(), outbox_events::created_at.asc()))
+                .select(outbox_events::id)
+                .limit(limit)
+                .load(c)
+                .await,
+        pg | c
+            | outbox_events::table
+                .filter(due)
+                .order((outbox_events::available_at.asc(), outbox_events::created_at.asc()))
+                .select(outbox_events::id)
+                .limit(limit)
+                .for_update()
+                .skip_locked()
+                .load(c)
+                .await
     )?;
     if ids.is_empty() {
         return Ok(vec![]);
@@ -97,6 +101,22 @@ pub async fn claim(
         .await)?)
 }
 
+/// Records a domain event (see [`portal_core::events::DomainEvent`]).
+pub async fn enqueue_event(conn: &mut DbConn, event: &portal_core::events::DomainEvent) -> Result<String, StoreError> {
+    let payload = serde_json::to_value(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    enqueue(conn, event.kind(), &payload).await
+}
+
+/// Replaces a delivered event's payload, so that a one-time secret it carried is gone.
+pub async fn replace_payload(conn: &mut DbConn, id: &str, payload: &serde_json::Value) -> Result<(), StoreError> {
+    let payload = payload.to_string();
+    on_backend!(conn, |c| diesel::update(outbox_events::table.find(id))
+        .set(outbox_events::payload.eq(&payload))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
 pub async fn mark_delivered(conn: &mut DbConn, id: &str, at: PrimitiveDateTime) -> Result<(), StoreError> {
     on_backend!(conn, |c| diesel::update(outbox_events::table.find(id))
         .set((outbox_events::delivered_at.eq(at), outbox_events::claimed_until.eq(None::<PrimitiveDateTime>)))
@@ -107,7 +127,12 @@ pub async fn mark_delivered(conn: &mut DbConn, id: &str, at: PrimitiveDateTime) 
 
 /// Releases a failed event for another attempt at `retry_at`, keeping a short error text
 /// (never PHI: the worker writes what failed, not what was sent).
-pub async fn mark_failed(conn: &mut DbConn, id: &str, retry_at: PrimitiveDateTime, error: &str) -> Result<(), StoreError> {
+pub async fn mark_failed(
+    conn: &mut DbConn,
+    id: &str,
+    retry_at: PrimitiveDateTime,
+    error: &str,
+) -> Result<(), StoreError> {
     let error: String = error.chars().take(500).collect();
     on_backend!(conn, |c| diesel::update(outbox_events::table.find(id))
         .set((
