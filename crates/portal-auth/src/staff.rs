@@ -243,18 +243,17 @@ pub async fn set_portal_permission(
         Principal::Staff(s) => may_change_portal_permission(s, permission)?,
         Principal::System => {}
     }
-    let mut conn = db.read().await?;
-    let before = store::find(&mut conn, id).await?;
-    drop(conn);
-    let mut perms = before.portal_permissions();
-    if perms.has(permission) == granted {
-        return get_unchecked(db, id).await;
-    }
-    perms.set(permission, granted);
     let actor = actor.clone();
     let id2 = id.to_owned();
     db.write(move |tx| {
         Box::pin(async move {
+            // Read inside the write transaction: all four flags are written back, and a set
+            // read before it would undo a concurrent change of another flag of the same user.
+            let mut perms = store::find(tx, &id2).await?.portal_permissions();
+            if perms.has(permission) == granted {
+                return Ok(());
+            }
+            perms.set(permission, granted);
             store::set_portal_permissions(tx, &id2, perms).await?;
             if !granted {
                 session_store::delete_for_user(tx, STAFF, &id2, None).await?;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::PracticeError;
-use crate::patients::{PatientInput, parse_patient};
+use crate::patients::{PatientInput, next_free_record_number, parse_patient};
 
 /// The columns a roster file may have. `location` takes a location's name or id.
 pub const COLUMNS: &[&str] = &[
@@ -166,6 +166,9 @@ pub async fn import_patients_csv(db: &Db, actor: &Actor, data: &[u8]) -> Result<
         return Ok(ImportReport { imported: 0, errors });
     }
     let count = rows.len();
+    // Rows that bring their own number go in first, so that a generated number can step
+    // around them instead of taking one a later row of the same file holds.
+    rows.sort_by_key(|(_, number)| number.is_none());
     let actor2 = actor.clone();
     db.write(move |tx| {
         Box::pin(async move {
@@ -173,7 +176,7 @@ pub async fn import_patients_csv(db: &Db, actor: &Actor, data: &[u8]) -> Result<
                 let id = new_id();
                 let number = match number {
                     Some(n) => n,
-                    None => store::next_record_number(tx).await?,
+                    None => next_free_record_number(tx).await?,
                 };
                 store::insert(tx, &id, &number, &fields).await?;
                 audit::append(

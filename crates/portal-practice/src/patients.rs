@@ -112,6 +112,18 @@ pub async fn parse_patient(
     }
 }
 
+/// The next generated record number that no patient holds yet. A number given by hand or
+/// brought by an import may already hold the counter's next value; without skipping it, every
+/// later registration would fail with a conflict (the counter's step is rolled back with it).
+pub(crate) async fn next_free_record_number(tx: &mut DbConn) -> Result<String, PracticeError> {
+    loop {
+        let rn = store::next_record_number(tx).await?;
+        if !store::record_number_exists(tx, &rn).await? {
+            return Ok(rn);
+        }
+    }
+}
+
 /// Loads a patient the actor may see, or `NotFound` (also for a foreign location).
 async fn visible_patient(conn: &mut DbConn, actor: &Actor, id: &str) -> Result<PatientRow, PracticeError> {
     if portal_core::ids::PatientId::parse(id).is_err() {
@@ -136,7 +148,7 @@ pub async fn create(db: &Db, actor: &Actor, input: PatientInput) -> Result<Patie
         Box::pin(async move {
             let rn = match record_number {
                 Some(r) => r.to_string(),
-                None => store::next_record_number(tx).await?,
+                None => next_free_record_number(tx).await?,
             };
             store::insert(tx, &id2, &rn, &fields).await?;
             audit::append(

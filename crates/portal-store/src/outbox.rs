@@ -2,6 +2,9 @@
 //! a worker (on any replica) claims a batch with a time-limited lease, delivers, and marks each
 //! event delivered or failed with a later retry time. Delivery is therefore at least once: a
 //! worker killed mid-batch leaves leases that expire, and the events are claimed again.
+//!
+//! An event whose delivery failed too often becomes a dead letter ([`mark_dead`]): it is kept,
+//! with its last error, for an operator to see, but it is no longer claimed nor pending.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -27,6 +30,8 @@ pub struct OutboxEvent {
     pub last_error: Option<String>,
     pub claimed_until: Option<PrimitiveDateTime>,
     pub delivered_at: Option<PrimitiveDateTime>,
+    /// When the worker gave up on it (a dead letter); never claimed again.
+    pub dead_at: Option<PrimitiveDateTime>,
 }
 
 /// Records an event; call inside the use case's write transaction. Returns its id, which also
@@ -61,6 +66,7 @@ pub async fn claim(
 ) -> Result<Vec<OutboxEvent>, StoreError> {
     let due = outbox_events::delivered_at
         .is_null()
+        .and(outbox_events::dead_at.is_null())
         .and(outbox_events::available_at.le(now))
         .and(outbox_events::claimed_until.is_null().or(outbox_events::claimed_until.le(now)));
     let ids: Vec<String> = on_backend!(
@@ -145,10 +151,64 @@ pub async fn mark_failed(
     Ok(())
 }
 
-/// Events not yet delivered: the `portal_outbox_pending` gauge.
+/// Gives up on an event: it stays, with its last error (never PHI, as for [`mark_failed`]),
+/// but is never claimed again and no longer counts as pending.
+pub async fn mark_dead(conn: &mut DbConn, id: &str, at: PrimitiveDateTime, error: &str) -> Result<(), StoreError> {
+    let error: String = error.chars().take(500).collect();
+    on_backend!(conn, |c| diesel::update(outbox_events::table.find(id))
+        .set((
+            outbox_events::dead_at.eq(at),
+            outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
+            outbox_events::last_error.eq(&error),
+        ))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// Hands claimed events back without an attempt (a worker stopping with part of its batch
+/// untouched): they are due again at once, and the claim that did not lead to an attempt is not
+/// counted. `leased_until` is the `claimed_until` of this worker's claim: a row whose lease ran
+/// out and that another worker claimed since is left alone.
+pub async fn release(conn: &mut DbConn, ids: &[String], leased_until: PrimitiveDateTime) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    on_backend!(conn, |c| diesel::update(
+        outbox_events::table.filter(
+            outbox_events::id
+                .eq_any(ids)
+                .and(outbox_events::delivered_at.is_null())
+                .and(outbox_events::claimed_until.eq(leased_until))
+        )
+    )
+    .set((
+        outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
+        outbox_events::attempts.eq(outbox_events::attempts - 1),
+    ))
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+/// One event, whatever its state (operators' tools and tests).
+pub async fn find(conn: &mut DbConn, id: &str) -> Result<OutboxEvent, StoreError> {
+    Ok(on_backend!(conn, |c| outbox_events::table.find(id).select(OutboxEvent::as_select()).first(c).await)?)
+}
+
+/// Events not yet delivered nor given up: the `portal_outbox_pending` gauge.
 pub async fn pending_count(conn: &mut DbConn) -> Result<i64, StoreError> {
     Ok(on_backend!(conn, |c| outbox_events::table
-        .filter(outbox_events::delivered_at.is_null())
+        .filter(outbox_events::delivered_at.is_null().and(outbox_events::dead_at.is_null()))
+        .count()
+        .get_result(c)
+        .await)?)
+}
+
+/// Dead letters: the `portal_outbox_dead` gauge (anything above zero wants an operator).
+pub async fn dead_count(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(on_backend!(conn, |c| outbox_events::table
+        .filter(outbox_events::dead_at.is_not_null())
         .count()
         .get_result(c)
         .await)?)

@@ -179,6 +179,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         claimed_until -> Nullable<Timestamp>,
         delivered_at -> Nullable<Timestamp>,
+        dead_at -> Nullable<Timestamp>,
     }
 }
 

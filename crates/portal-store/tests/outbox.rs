@@ -67,9 +67,11 @@ async fn a_failed_event_waits_for_its_retry_time() {
     claim(&t.db, Duration::seconds(30), 10).await;
     let retry = now_utc() + Duration::seconds(60);
     let id2 = id.clone();
-    t.db.write(move |tx| Box::pin(async move { outbox::mark_failed(tx, &id2, retry, "smtp: connection refused").await }))
-        .await
-        .unwrap();
+    t.db.write(move |tx| {
+        Box::pin(async move { outbox::mark_failed(tx, &id2, retry, "smtp: connection refused").await })
+    })
+    .await
+    .unwrap();
     assert!(claim(&t.db, Duration::seconds(30), 10).await.is_empty(), "not before its retry time");
     let again = claim_at(&t.db, retry).await;
     assert_eq!(again.len(), 1);
