@@ -80,6 +80,27 @@ pub fn staff_account_key(email: &str) -> String {
     format!("staff:{}", tokens::hash_token(&email.trim().to_lowercase()))
 }
 
+/// Refuses an attempt that the account's consecutive failures do not allow yet.
+async fn check_gate(
+    conn: &mut portal_store::DbConn,
+    account_key: &str,
+    now: time::PrimitiveDateTime,
+) -> Result<(), AuthError> {
+    if let Some((failures, last)) = store::failures(conn, account_key).await? {
+        match gate(failures) {
+            AttemptGate::Open => {}
+            AttemptGate::Delay(d) => {
+                let wait = (last + d) - now;
+                if wait.is_positive() {
+                    return Err(AuthError::Throttled { retry_after_secs: wait.whole_seconds().max(1) as u64 });
+                }
+            }
+            AttemptGate::Locked => return Err(AuthError::Throttled { retry_after_secs: 3600 }),
+        }
+    }
+    Ok(())
+}
+
 /// Signs a staff user in by e-mail and password.
 ///
 /// Unknown e-mail, wrong password and inactive account give the same error after the same work
@@ -97,18 +118,7 @@ pub async fn sign_in_staff(
     let account_key = staff_account_key(email);
     let now = now_utc();
     let mut conn = db.read().await?;
-    if let Some((failures, last)) = store::failures(&mut conn, &account_key).await? {
-        match gate(failures) {
-            AttemptGate::Open => {}
-            AttemptGate::Delay(d) => {
-                let wait = (last + d) - now;
-                if wait.is_positive() {
-                    return Err(AuthError::Throttled { retry_after_secs: wait.whole_seconds().max(1) as u64 });
-                }
-            }
-            AttemptGate::Locked => return Err(AuthError::Throttled { retry_after_secs: 3600 }),
-        }
-    }
+    check_gate(&mut conn, &account_key, now).await?;
     let row = match portal_core::patient::Email::parse(email) {
         Ok(e) => staff_store::find_by_email(&mut conn, e.as_str()).await?,
         Err(_) => None,
@@ -223,8 +233,14 @@ pub async fn change_own_password(
     let new = errors.check("new_password", NewPassword::parse(new));
     let mut conn = db.read().await?;
     let row = staff_store::find(&mut conn, staff.id.as_str()).await?;
+    // The current password is checked under the same per-account limit as sign-in, so that a
+    // stolen session cannot be used to guess it.
+    let account_key = staff_account_key(&row.email);
+    check_gate(&mut conn, &account_key, now_utc()).await?;
     drop(conn);
     if !hasher.verify(Some(row.password_hash), current).await {
+        let key = account_key.clone();
+        db.write(move |tx| Box::pin(async move { store::record_failure(tx, &key, now_utc()).await })).await?;
         errors.push("current_password", "is not your current password");
     }
     errors.clone().into_result()?;
@@ -235,6 +251,7 @@ pub async fn change_own_password(
     db.write(move |tx| {
         Box::pin(async move {
             staff_store::set_password_hash(tx, staff.id.as_str(), &hash).await?;
+            store::clear_failures(tx, &account_key).await?;
             let ended = store::delete_for_user(tx, STAFF, staff.id.as_str(), Some(&keep)).await?;
             audit::append(
                 tx,

@@ -116,6 +116,7 @@ pub async fn create(
     let (Some(p), Some(password)) = (parsed, password) else { return Err(errors.into()) };
     if let Principal::Staff(s) = &actor.principal {
         may_change_staff(s, None, None, p.role, false)?;
+        portal_core::access::may_assign_locations(s, &[], &p.location_ids)?;
     }
     let hash = hasher.hash(&password).await.map_err(|_| AuthError::Store(portal_store::StoreError::Cancelled))?;
     let id = new_id();
@@ -169,11 +170,15 @@ pub async fn update(db: &Db, actor: &Actor, id: &str, input: StaffInput) -> Resu
     if let Principal::Staff(s) = &actor.principal {
         let target = portal_core::ids::StaffId::from_trusted(before.id.clone());
         may_change_staff(s, Some(&target), before_role, p.role, before.active && !input.active)?;
+        portal_core::access::may_assign_locations(s, &before_locations, &p.location_ids)?;
     }
     let mut sorted_new = p.location_ids.clone();
     sorted_new.sort();
+    // Someone editing their own locations is not signed out by it (their role and active flag
+    // are theirs not to change); anyone else's reduced privileges end their sessions at once.
+    let is_self = actor.principal.actor_id() == Some(before.id.as_str());
     let privilege_change =
-        before_role != Some(p.role) || (before.active && !input.active) || sorted_new != before_locations;
+        !is_self && (before_role != Some(p.role) || (before.active && !input.active) || sorted_new != before_locations);
     let mut changed = Vec::new();
     if before.name != p.name.as_str() {
         changed.push("name");
@@ -249,7 +254,7 @@ pub async fn set_portal_permission(
         Box::pin(async move {
             // Read inside the write transaction: all four flags are written back, and a set
             // read before it would undo a concurrent change of another flag of the same user.
-            let mut perms = store::find(tx, &id2).await?.portal_permissions();
+            let mut perms = store::find_for_update(tx, &id2).await?.portal_permissions();
             if perms.has(permission) == granted {
                 return Ok(());
             }

@@ -18,6 +18,8 @@ pub enum AccessError {
     SuperAdminOnly { action: &'static str },
     #[error("you cannot {action} on your own account")]
     NotOnSelf { action: &'static str },
+    #[error("you can only give access to locations you can access yourself")]
+    LocationNotYours,
     #[error("not found")]
     NotFound,
 }
@@ -166,6 +168,20 @@ pub fn may_change_staff(
     Ok(())
 }
 
+/// May `actor` give a staff member the locations `after` (who had `before`)? Someone without
+/// every location can only hand out the locations they hold themselves, so that Manage Users
+/// cannot be used to widen anyone's reach to patients, their own included.
+pub fn may_assign_locations(actor: &StaffPrincipal, before: &[String], after: &[String]) -> Result<(), AccessError> {
+    if actor.has(Permission::AllLocations) {
+        return Ok(());
+    }
+    let added_foreign = after
+        .iter()
+        .filter(|l| !before.contains(l))
+        .any(|l| !actor.locations.iter().any(|mine| mine.as_str() == l.as_str()));
+    if added_foreign { Err(AccessError::LocationNotYours) } else { Ok(()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +257,18 @@ mod tests {
             may_change_staff(&sa, Some(&sa.id.clone()), Some(StaffRole::SuperAdmin), StaffRole::Billing, false)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn locations_are_handed_out_only_by_those_who_hold_them() {
+        let pm = staff(StaffRole::PracticeManager);
+        let mine = pm.locations[0].to_string();
+        let other = "00000000-0000-4000-8000-0000000000bb".to_owned();
+        assert!(may_assign_locations(&pm, &[], std::slice::from_ref(&mine)).is_ok());
+        assert_eq!(may_assign_locations(&pm, &[], std::slice::from_ref(&other)), Err(AccessError::LocationNotYours));
+        // Keeping a location someone already had is not handing it out.
+        assert!(may_assign_locations(&pm, std::slice::from_ref(&other), &[other.clone(), mine]).is_ok());
+        assert!(may_assign_locations(&staff(StaffRole::SuperAdmin), &[], &[other]).is_ok());
     }
 
     #[test]

@@ -373,6 +373,7 @@ pub async fn seed(state: &AppState, patient_count: usize) -> anyhow::Result<Stri
                 location_id: location.id.clone(),
                 status: Some(if rng.gen_bool(0.93) { "active" } else { "inactive" }.into()),
                 record_number: None,
+                confirm_email_change: false,
             },
         )
         .await

@@ -90,7 +90,8 @@ fn table() -> Vec<Row> {
         // Staff users: Manage Users (not scoped by location); a Super Admin only by a Super Admin.
         GET    "/api/v1/staff-users"                             None   ""      => [401, 200, 200, 200, 403, 403, 403, 403];
         POST   "/api/v1/staff-users"                             Own    ""      => [401, 201, 201, 201, 403, 403, 403, 403];
-        POST   "/api/v1/staff-users"                             Foreign ""     => [401, 201, 201, 201, 403, 403, 403, 403];
+        // A practice manager hands out only locations they hold (portal-core `may_assign_locations`).
+        POST   "/api/v1/staff-users"                             Foreign ""     => [401, 201, 201, 403, 403, 403, 403, 403];
         POST   "/api/v1/staff-users"                             Own    "super_admin" => [401, 201, 201, 403, 403, 403, 403, 403];
         GET    "/api/v1/staff-users/{id}"                        Own    ""      => [401, 200, 200, 200, 403, 403, 403, 403];
         GET    "/api/v1/staff-users/{id}"                        Foreign ""     => [401, 200, 200, 200, 403, 403, 403, 403];

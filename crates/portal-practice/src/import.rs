@@ -128,6 +128,7 @@ pub async fn import_patients_csv(db: &Db, actor: &Actor, data: &[u8]) -> Result<
             location_id,
             status: get("status"),
             record_number: get("record_number"),
+            confirm_email_change: false,
         };
         match parse_patient(&mut conn, actor, &input).await {
             Ok((fields, number)) => {

@@ -46,6 +46,10 @@ pub struct PatientInput {
     /// Only when creating; made by the system when empty.
     #[serde(default)]
     pub record_number: Option<String>,
+    /// An update that changes the e-mail address must say that staff confirmed the new address
+    /// with the patient (seed 002's privacy note): whoever reads it can take over portal access.
+    #[serde(default)]
+    pub confirm_email_change: bool,
 }
 
 fn optional<T, E: std::fmt::Display>(
@@ -177,6 +181,13 @@ pub async fn update(db: &Db, actor: &Actor, id: &str, input: PatientInput) -> Re
         ($($f:ident),*) => { $( if before.$f != fields.$f { changed.push(stringify!($f)); } )* };
     }
     diff!(first_name, last_name, date_of_birth, email, phone, address_line1, city, state, zip, location_id, status);
+    if changed.contains(&"email") && fields.email.is_some() && !input.confirm_email_change {
+        return Err(FieldErrors::single(
+            "confirm_email_change",
+            "must be confirmed: check the new e-mail address with the patient before saving it",
+        )
+        .into());
+    }
     let id2 = id.to_owned();
     let actor2 = actor.clone();
     db.write(move |tx| {

@@ -58,7 +58,7 @@ pub async fn set_use_portal(
     let actor2 = actor.clone();
     db.write(move |tx| {
         Box::pin(async move {
-            let o = org::organization(tx).await?;
+            let o = org::organization_for_update(tx).await?;
             if o.use_portal == on {
                 return Ok(());
             }

@@ -86,6 +86,7 @@ async fn create_reports_every_bad_field_at_once() {
         location_id: "not-a-location".into(),
         status: Some("alive".into()),
         record_number: Some("MRN 001".into()),
+        confirm_email_change: false,
     };
     let fields = invalid_fields(patients::create(&c.t.db, &c.front_desk, input).await);
     assert_eq!(
@@ -381,6 +382,16 @@ async fn updates_record_which_fields_changed() {
     let mut edit = input.clone();
     edit.last_name = "Lee-Smith".into();
     edit.email = Some("ann.smith@example.org".into());
+    // A new address must be confirmed with the patient (seed 002's privacy note).
+    match patients::update(&c.t.db, &c.front_desk, &p.id, edit.clone()).await {
+        Err(PracticeError::Invalid(e)) => assert!(e.get("confirm_email_change").is_some(), "{e:?}"),
+        other => panic!("an unconfirmed e-mail change was accepted: {other:?}"),
+    }
+    assert_eq!(
+        patients::facesheet(&c.t.db, &c.front_desk, &p.id).await.unwrap().patient.email.as_deref(),
+        Some("ann@example.org")
+    );
+    edit.confirm_email_change = true;
     let after = patients::update(&c.t.db, &c.front_desk, &p.id, edit.clone()).await.unwrap();
     assert_eq!(after.last_name, "Lee-Smith");
     assert_eq!(after.email.as_deref(), Some("ann.smith@example.org"));

@@ -143,3 +143,26 @@ async fn the_portal_cannot_be_turned_on_without_a_location() {
     assert_eq!((s.fee.locations, s.fee.monthly_total_cents), (2, 40_000));
     assert!(settings::set_use_portal(&t.db, &admin, true, true).await.unwrap().use_portal);
 }
+
+/// Concurrent identical requests record one change: the organisation row is locked for the
+/// read-modify-write on PostgreSQL, and SQLite's immediate transactions serialise them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_changes_record_one_history_row() {
+    let t = test_db().await;
+    location(&t.db, "Main").await;
+    let admin = actor(StaffBuilder::new(StaffRole::SuperAdmin).portal_settings().insert(&t.db).await);
+    for round in 0..5 {
+        let on = round % 2 == 0;
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (db, a) = (t.db.clone(), admin.clone());
+                tokio::spawn(async move { settings::set_use_portal(&db, &a, on, true).await.map(|_| ()) })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+    }
+    let s = settings::instance_settings(&t.db, &admin).await.unwrap();
+    assert_eq!(s.history.len(), 5, "one row per real change");
+}

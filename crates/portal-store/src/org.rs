@@ -43,6 +43,17 @@ pub async fn organization(conn: &mut DbConn) -> Result<Organization, StoreError>
     Ok(on_backend!(conn, |c| organization::table.find(1).select(Organization::as_select()).first(c).await)?)
 }
 
+/// The organisation, locked for a read-modify-write (see `staff::find_for_update`). Call inside
+/// [`crate::Db::write`]; lock it before the audit head, as every writer of it does.
+pub async fn organization_for_update(conn: &mut DbConn) -> Result<Organization, StoreError> {
+    organization(conn).await?;
+    Ok(on_backend!(
+        conn,
+        sqlite | c | organization::table.find(1).select(Organization::as_select()).first(c).await,
+        pg | c | organization::table.find(1).select(Organization::as_select()).for_update().first(c).await
+    )?)
+}
+
 pub struct CompanyUpdate<'a> {
     pub name: &'a str,
     pub phone: Option<&'a str>,

@@ -78,6 +78,17 @@ pub async fn find(conn: &mut DbConn, id: &str) -> Result<StaffRow, StoreError> {
     Ok(on_backend!(conn, |c| staff_users::table.find(id).select(StaffRow::as_select()).first(c).await)?)
 }
 
+/// Reads a staff row for a read-modify-write: locked until the transaction ends on PostgreSQL
+/// (at the default isolation a plain read there loses concurrent updates); SQLite's immediate
+/// transaction already serialises writers. Call inside [`crate::Db::write`].
+pub async fn find_for_update(conn: &mut DbConn, id: &str) -> Result<StaffRow, StoreError> {
+    Ok(on_backend!(
+        conn,
+        sqlite | c | staff_users::table.find(id).select(StaffRow::as_select()).first(c).await,
+        pg | c | staff_users::table.find(id).select(StaffRow::as_select()).for_update().first(c).await
+    )?)
+}
+
 pub async fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<StaffRow>, StoreError> {
     Ok(on_backend!(conn, |c| staff_users::table
         .filter(staff_users::email.eq(email))

@@ -327,6 +327,10 @@ pub struct PatientRequest {
     /// Only when creating; generated when absent.
     #[serde(default)]
     pub record_number: Option<String>,
+    /// Must be true when an update changes the e-mail address: whoever reads that mailbox can
+    /// take over the patient's portal access, so confirm the address with the patient first.
+    #[serde(default)]
+    pub confirm_email_change: bool,
 }
 
 impl From<PatientRequest> for portal_practice::patients::PatientInput {
@@ -344,6 +348,7 @@ impl From<PatientRequest> for portal_practice::patients::PatientInput {
             location_id: r.location_id,
             status: r.status,
             record_number: r.record_number,
+            confirm_email_change: r.confirm_email_change,
         }
     }
 }

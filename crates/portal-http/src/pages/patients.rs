@@ -222,6 +222,7 @@ impl PatientForm {
             location_id: self.location_id.clone(),
             status: opt(&self.status),
             record_number: if creating { opt(&self.record_number) } else { None },
+            confirm_email_change: self.email_confirmed(),
         }
     }
 

@@ -648,7 +648,9 @@ impl World {
             "first_name": first, "last_name": last, "date_of_birth": "1990-02-03",
             "email": format!("{}@example.test", first.to_lowercase()), "phone": "(555) 010-2000",
             "address_line1": "2 Elm St", "city": "Springfield", "state": "IL", "zip": "62701",
-            "location_id": location, "status": "active"
+            "location_id": location, "status": "active",
+            // Updates change the e-mail to this address; the table tests permissions, not that rule.
+            "confirm_email_change": true
         })
     }
 

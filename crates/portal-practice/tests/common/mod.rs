@@ -168,6 +168,7 @@ pub fn patient_input(first: &str, last: &str, location_id: &str) -> PatientInput
         location_id: location_id.to_owned(),
         status: None,
         record_number: None,
+        confirm_email_change: false,
     }
 }
 
