@@ -42,6 +42,19 @@ impl FieldErrors {
         }
     }
 
+    /// Parses an optional field: blank or absent is `None`, anything else must parse.
+    pub fn check_optional<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        raw: &Option<String>,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        match raw.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => self.check(field, parse(v)),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

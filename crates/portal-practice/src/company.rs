@@ -28,23 +28,11 @@ pub struct CompanyInput {
     pub brand_by_location: bool,
 }
 
-fn optional<T, E: std::fmt::Display>(
-    errors: &mut FieldErrors,
-    field: &str,
-    raw: &Option<String>,
-    parse: impl Fn(&str) -> Result<T, E>,
-) -> Option<T> {
-    match raw.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(v) => errors.check(field, parse(v)),
-    }
-}
-
 pub async fn update_company(db: &Db, actor: &Actor, input: CompanyInput) -> Result<Organization, PracticeError> {
     actor.principal.require(Permission::ManageCompany)?;
     let mut errors = FieldErrors::new();
     let name = errors.check("name", AddressLine::parse(&input.name));
-    let phone = optional(&mut errors, "phone", &input.phone, Phone::parse);
+    let phone = errors.check_optional("phone", &input.phone, Phone::parse);
     errors.clone().into_result()?;
     let Some(name) = name else { return Err(errors.into()) };
     let actor = actor.clone();
@@ -127,11 +115,11 @@ pub struct LocationInput {
 fn parse_location(input: &LocationInput) -> Result<LocationFields, FieldErrors> {
     let mut errors = FieldErrors::new();
     let name = errors.check("name", AddressLine::parse(&input.name));
-    let address_line1 = optional(&mut errors, "address_line1", &input.address_line1, AddressLine::parse);
-    let city = optional(&mut errors, "city", &input.city, AddressLine::parse);
-    let state = optional(&mut errors, "state", &input.state, AddressLine::parse);
-    let zip = optional(&mut errors, "zip", &input.zip, ZipCode::parse);
-    let phone = optional(&mut errors, "phone", &input.phone, Phone::parse);
+    let address_line1 = errors.check_optional("address_line1", &input.address_line1, AddressLine::parse);
+    let city = errors.check_optional("city", &input.city, AddressLine::parse);
+    let state = errors.check_optional("state", &input.state, AddressLine::parse);
+    let zip = errors.check_optional("zip", &input.zip, ZipCode::parse);
+    let phone = errors.check_optional("phone", &input.phone, Phone::parse);
     let tz = errors.check("time_zone", TimeZoneName::parse(&input.time_zone));
     errors.clone().into_result()?;
     match (name, tz) {

@@ -52,18 +52,6 @@ pub struct PatientInput {
     pub confirm_email_change: bool,
 }
 
-fn optional<T, E: std::fmt::Display>(
-    errors: &mut FieldErrors,
-    field: &str,
-    raw: &Option<String>,
-    parse: impl Fn(&str) -> Result<T, E>,
-) -> Option<T> {
-    match raw.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(v) => errors.check(field, parse(v)),
-    }
-}
-
 /// Parses and checks a facesheet; the location must exist and be one the actor may access.
 pub async fn parse_patient(
     conn: &mut DbConn,
@@ -75,17 +63,17 @@ pub async fn parse_patient(
     let first = errors.check("first_name", PersonName::parse(&input.first_name));
     let last = errors.check("last_name", PersonName::parse(&input.last_name));
     let dob = errors.check("date_of_birth", DateOfBirth::parse(&input.date_of_birth, today));
-    let email = optional(&mut errors, "email", &input.email, Email::parse);
-    let phone = optional(&mut errors, "phone", &input.phone, Phone::parse);
-    let address = optional(&mut errors, "address_line1", &input.address_line1, AddressLine::parse);
-    let city = optional(&mut errors, "city", &input.city, AddressLine::parse);
-    let state = optional(&mut errors, "state", &input.state, AddressLine::parse);
-    let zip = optional(&mut errors, "zip", &input.zip, ZipCode::parse);
+    let email = errors.check_optional("email", &input.email, Email::parse);
+    let phone = errors.check_optional("phone", &input.phone, Phone::parse);
+    let address = errors.check_optional("address_line1", &input.address_line1, AddressLine::parse);
+    let city = errors.check_optional("city", &input.city, AddressLine::parse);
+    let state = errors.check_optional("state", &input.state, AddressLine::parse);
+    let zip = errors.check_optional("zip", &input.zip, ZipCode::parse);
     let status = match input.status.as_deref().map(str::trim) {
         None | Some("") => Some(PatientStatus::Active),
         Some(s) => errors.check("status", PatientStatus::parse(s)),
     };
-    let record_number = optional(&mut errors, "record_number", &input.record_number, RecordNumber::parse);
+    let record_number = errors.check_optional("record_number", &input.record_number, RecordNumber::parse);
     let location_ok = match LocationId::parse(&input.location_id) {
         Ok(l) if actor.principal.may_access_location(&l) => org::find_location(conn, l.as_str()).await.is_ok(),
         _ => false,
@@ -347,9 +335,9 @@ fn parse_contact(input: &ContactInput) -> Result<ContactFields, FieldErrors> {
     let kind = errors.check("kind", ContactKind::parse(&input.kind));
     let first = errors.check("first_name", PersonName::parse(&input.first_name));
     let last = errors.check("last_name", PersonName::parse(&input.last_name));
-    let relation = optional(&mut errors, "relation", &input.relation, ShortLabel::parse);
-    let email = optional(&mut errors, "email", &input.email, Email::parse);
-    let phone = optional(&mut errors, "phone", &input.phone, Phone::parse);
+    let relation = errors.check_optional("relation", &input.relation, ShortLabel::parse);
+    let email = errors.check_optional("email", &input.email, Email::parse);
+    let phone = errors.check_optional("phone", &input.phone, Phone::parse);
     errors.clone().into_result()?;
     match (kind, first, last) {
         (Some(kind), Some(first), Some(last)) => Ok(ContactFields {
