@@ -206,16 +206,52 @@ fn read_password() -> anyhow::Result<String> {
     }
 }
 
-/// Serves until SIGTERM or Ctrl-C, then drains requests and stops the upkeep task.
+/// Serves until SIGTERM or Ctrl-C, then drains requests and stops the upkeep task and the
+/// e-mail worker.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.config().bind)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (PORTAL_BIND)", state.config().bind))?;
     tracing::info!(address = %state.config().bind, backend = state.db().backend().name(), "serving");
+    let mail = MailWorker::start(&state)?;
     let upkeep = crate::app::spawn_upkeep(state.clone());
-    crate::app::serve(state, listener, shutdown_signal()).await?;
+    let served = crate::app::serve(state, listener, shutdown_signal()).await;
     upkeep.abort();
-    Ok(())
+    mail.stop().await;
+    Ok(served?)
+}
+
+/// The e-mail worker of this process (portal-notify): delivers the outbox until shutdown. Every
+/// replica runs one; the outbox's leases share the work between them.
+struct MailWorker {
+    stop: portal_notify::CancellationToken,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl MailWorker {
+    fn start(state: &AppState) -> anyhow::Result<MailWorker> {
+        let c = state.config();
+        let mailer = portal_notify::Mailer::from_url(&c.mail_url)
+            .map_err(|e| anyhow::anyhow!("invalid setting PORTAL_MAIL_URL: {e}"))?;
+        let mut settings = portal_notify::Settings::new(&c.public_url, &c.mail_from)
+            .map_err(|e| anyhow::anyhow!("invalid setting PORTAL_MAIL_FROM: {e}"))?;
+        settings.retry = c.mail_retry;
+        settings.validate()?;
+        let stop = portal_notify::CancellationToken::new();
+        let handle = portal_notify::spawn(state.db().clone(), mailer, settings, stop.clone());
+        Ok(MailWorker { stop, handle })
+    }
+
+    /// Lets the message in flight finish (bounded by the send timeout); the rest of the batch
+    /// is handed back for the next start or another replica.
+    async fn stop(self) {
+        self.stop.cancel();
+        let mut handle = self.handle;
+        if tokio::time::timeout(std::time::Duration::from_secs(40), &mut handle).await.is_err() {
+            tracing::warn!("the e-mail worker did not stop in time; its events are delivered after a restart");
+            handle.abort();
+        }
+    }
 }
 
 async fn shutdown_signal() {

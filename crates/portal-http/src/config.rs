@@ -27,6 +27,16 @@ pub struct ConfigArgs {
     /// The From address of Portal's e-mails.
     #[arg(long, env = "PORTAL_MAIL_FROM", global = true)]
     pub mail_from: Option<String>,
+    /// Seconds before the first retry of a failed e-mail; the wait doubles with each failure
+    /// (with random jitter).
+    #[arg(long, env = "PORTAL_MAIL_RETRY_BASE_SECS", global = true)]
+    pub mail_retry_base_secs: Option<String>,
+    /// The longest wait between two attempts at one e-mail, in seconds.
+    #[arg(long, env = "PORTAL_MAIL_RETRY_MAX_SECS", global = true)]
+    pub mail_retry_max_secs: Option<String>,
+    /// Attempts at one e-mail before it is given up and kept as a dead letter.
+    #[arg(long, env = "PORTAL_MAIL_MAX_ATTEMPTS", global = true)]
+    pub mail_max_attempts: Option<String>,
     /// Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is trusted.
     #[arg(long, env = "PORTAL_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
@@ -47,6 +57,9 @@ struct FileConfig {
     public_url: Option<String>,
     mail_url: Option<String>,
     mail_from: Option<String>,
+    mail_retry_base_secs: Option<u64>,
+    mail_retry_max_secs: Option<u64>,
+    mail_max_attempts: Option<u64>,
     trusted_proxies: Option<String>,
     log_format: Option<String>,
 }
@@ -65,6 +78,8 @@ pub struct Config {
     pub public_url: String,
     pub mail_url: String,
     pub mail_from: String,
+    /// Retries of a failed e-mail (`PORTAL_MAIL_RETRY_*`, `PORTAL_MAIL_MAX_ATTEMPTS`).
+    pub mail_retry: portal_notify::RetryPolicy,
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
 }
@@ -78,6 +93,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("mail_url", &redact(&self.mail_url))
             .field("mail_from", &self.mail_from)
+            .field("mail_retry", &self.mail_retry)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("log_format", &self.log_format)
             .finish()
@@ -93,6 +109,44 @@ pub fn redact(url: &str) -> String {
         }
     }
     url.to_owned()
+}
+
+/// A whole number from the flag or variable (text), else the file, else the default, within `range`.
+fn number(
+    name: &'static str,
+    flag: &Option<String>,
+    file: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let value = match flag {
+        Some(raw) => raw.trim().parse::<u64>().map_err(|_| err(name, format!("`{raw}` is not a whole number")))?,
+        None => file.unwrap_or(default),
+    };
+    if !range.contains(&value) {
+        return Err(err(name, format!("{value} is not between {} and {}", range.start(), range.end())));
+    }
+    Ok(value)
+}
+
+fn mail_retry(args: &ConfigArgs, file: &FileConfig) -> Result<portal_notify::RetryPolicy, ConfigError> {
+    use std::time::Duration;
+    let base =
+        number("PORTAL_MAIL_RETRY_BASE_SECS", &args.mail_retry_base_secs, file.mail_retry_base_secs, 5, 1..=86_400)?;
+    let max =
+        number("PORTAL_MAIL_RETRY_MAX_SECS", &args.mail_retry_max_secs, file.mail_retry_max_secs, 3600, 1..=604_800)?;
+    if max < base {
+        return Err(err(
+            "PORTAL_MAIL_RETRY_MAX_SECS",
+            format!("{max} is less than PORTAL_MAIL_RETRY_BASE_SECS ({base})"),
+        ));
+    }
+    let attempts = number("PORTAL_MAIL_MAX_ATTEMPTS", &args.mail_max_attempts, file.mail_max_attempts, 10, 1..=100)?;
+    Ok(portal_notify::RetryPolicy {
+        base: Duration::from_secs(base),
+        max: Duration::from_secs(max),
+        max_attempts: u32::try_from(attempts).unwrap_or(100),
+    })
 }
 
 /// A setting that stops start-up; the message names it.
@@ -122,6 +176,8 @@ impl Config {
                 Err(_) => FileConfig::default(),
             },
         };
+        // Read before the text settings below take their values out of `file`.
+        let mail_retry = mail_retry(args, &file)?;
         let pick = |flag: &Option<String>, file: Option<String>, default: &str| -> String {
             flag.clone().or(file).unwrap_or_else(|| default.to_owned())
         };
@@ -144,11 +200,12 @@ impl Config {
             return Err(err("PORTAL_PUBLIC_URL", format!("`{public_url}` must be an http:// or https:// URL")));
         }
         let mail_url = pick(&args.mail_url, file.mail_url, "file://data/mail");
-        if !(mail_url.starts_with("file://") || mail_url.starts_with("smtp://") || mail_url.starts_with("smtps://")) {
-            return Err(err("PORTAL_MAIL_URL", "must start with file://, smtp:// or smtps://"));
-        }
+        portal_notify::MailUrl::parse(&mail_url).map_err(|e| err("PORTAL_MAIL_URL", e.to_string()))?;
         let mail_from = pick(&args.mail_from, file.mail_from, "Portal <portal@localhost>");
-        if !mail_from.contains('@') || mail_from.contains(['\r', '\n']) {
+        if !mail_from.contains('@')
+            || mail_from.contains(['\r', '\n'])
+            || portal_notify::parse_from(&mail_from).is_err()
+        {
             return Err(err("PORTAL_MAIL_FROM", format!("`{mail_from}` is not an e-mail address")));
         }
         let proxies_raw = pick(&args.trusted_proxies, file.trusted_proxies, "");
@@ -165,7 +222,7 @@ impl Config {
             "text" | "" => LogFormat::Text,
             other => return Err(err("PORTAL_LOG_FORMAT", format!("`{other}` is not `json` or `text`"))),
         };
-        Ok(Config { database_url, bind, public_url, mail_url, mail_from, trusted_proxies, log_format })
+        Ok(Config { database_url, bind, public_url, mail_url, mail_from, mail_retry, trusted_proxies, log_format })
     }
 
     /// Whether cookies must be `Secure` with the `__Host-` prefix and HSTS sent.
@@ -190,6 +247,48 @@ mod tests {
         assert_eq!(e.name, "PORTAL_TRUSTED_PROXIES");
         let e = Config::load(&ConfigArgs { database_url: Some("mysql://x".into()), ..Default::default() }).unwrap_err();
         assert_eq!(e.name, "PORTAL_DATABASE_URL");
+    }
+
+    #[test]
+    fn mail_settings_are_checked_and_named() {
+        let c = Config::load(&ConfigArgs::default()).unwrap();
+        assert_eq!(
+            c.mail_retry,
+            portal_notify::RetryPolicy {
+                base: std::time::Duration::from_secs(5),
+                max: std::time::Duration::from_secs(3600),
+                max_attempts: 10
+            }
+        );
+        let with = |f: fn(&mut ConfigArgs)| {
+            let mut a = ConfigArgs::default();
+            f(&mut a);
+            Config::load(&a)
+        };
+        let c = with(|a| {
+            a.mail_retry_base_secs = Some("2".into());
+            a.mail_retry_max_secs = Some("60".into());
+            a.mail_max_attempts = Some("4".into());
+        })
+        .unwrap();
+        assert_eq!((c.mail_retry.base.as_secs(), c.mail_retry.max.as_secs(), c.mail_retry.max_attempts), (2, 60, 4));
+        assert_eq!(
+            with(|a| a.mail_retry_base_secs = Some("soon".into())).unwrap_err().name,
+            "PORTAL_MAIL_RETRY_BASE_SECS"
+        );
+        assert_eq!(
+            with(|a| a.mail_retry_base_secs = Some("0".into())).unwrap_err().name,
+            "PORTAL_MAIL_RETRY_BASE_SECS"
+        );
+        assert_eq!(with(|a| a.mail_retry_max_secs = Some("1".into())).unwrap_err().name, "PORTAL_MAIL_RETRY_MAX_SECS");
+        assert_eq!(with(|a| a.mail_max_attempts = Some("0".into())).unwrap_err().name, "PORTAL_MAIL_MAX_ATTEMPTS");
+        assert_eq!(with(|a| a.mail_url = Some("smtp://h?tls=maybe".into())).unwrap_err().name, "PORTAL_MAIL_URL");
+        assert_eq!(with(|a| a.mail_url = Some("mailto:x".into())).unwrap_err().name, "PORTAL_MAIL_URL");
+        assert_eq!(
+            with(|a| a.mail_from = Some("Portal <not an address>".into())).unwrap_err().name,
+            "PORTAL_MAIL_FROM"
+        );
+        assert!(with(|a| a.mail_url = Some("smtps://u:p@mail.example.org".into())).is_ok());
     }
 
     #[test]

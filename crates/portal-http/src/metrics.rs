@@ -36,6 +36,7 @@ pub struct Metrics {
     pool_connections: Gauge,
     pool_idle: Gauge,
     outbox_pending: Gauge,
+    outbox_dead: Gauge,
 }
 
 impl Default for Metrics {
@@ -54,20 +55,37 @@ impl Metrics {
         let pool_connections = Gauge::default();
         let pool_idle = Gauge::default();
         let outbox_pending = Gauge::default();
+        let outbox_dead = Gauge::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("db_pool_connections", "Open database connections (read pool)", pool_connections.clone());
         registry.register("db_pool_idle_connections", "Idle database connections (read pool)", pool_idle.clone());
         registry.register("outbox_pending", "Domain events recorded but not yet delivered", outbox_pending.clone());
-        Self { registry: Arc::new(registry), requests, latency, pool_connections, pool_idle, outbox_pending }
+        registry.register(
+            "outbox_dead",
+            "Domain events given up after their last attempt (dead letters)",
+            outbox_dead.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            latency,
+            pool_connections,
+            pool_idle,
+            outbox_pending,
+            outbox_dead,
+        }
     }
 
     /// The metrics as OpenMetrics text; gauges are read now.
     pub async fn render(&self, state: &AppState) -> String {
-        if let Ok(mut conn) = state.db().read().await
-            && let Ok(n) = portal_store::outbox::pending_count(&mut conn).await
-        {
-            self.outbox_pending.set(n);
+        if let Ok(mut conn) = state.db().read().await {
+            if let Ok(n) = portal_store::outbox::pending_count(&mut conn).await {
+                self.outbox_pending.set(n);
+            }
+            if let Ok(n) = portal_store::outbox::dead_count(&mut conn).await {
+                self.outbox_dead.set(n);
+            }
         }
         let stats = state.db().pool_stats();
         self.pool_connections.set(i64::from(stats.connections));

@@ -44,13 +44,8 @@ pub async fn for_patient(conn: &mut DbConn, patient_id: Option<&str>) -> Result<
         .optional())?;
     let (company_name, company_phone, logo, brand_by_location) =
         org.unwrap_or_else(|| ("My Clinic".to_owned(), None, None, false));
-    let mut branding = Branding {
-        company_name,
-        company_phone,
-        company_has_logo: logo.is_some(),
-        brand_by_location,
-        location: None,
-    };
+    let mut branding =
+        Branding { company_name, company_phone, company_has_logo: logo.is_some(), brand_by_location, location: None };
     let Some(patient_id) = patient_id.filter(|_| brand_by_location) else {
         return Ok(branding);
     };
@@ -62,7 +57,6 @@ pub async fn for_patient(conn: &mut DbConn, patient_id: Option<&str>) -> Result<
         .first(c)
         .await
         .optional())?;
-    branding.location =
-        row.map(|(id, name, phone, logo)| LocationBrand { id, name, phone, has_logo: logo.is_some() });
+    branding.location = row.map(|(id, name, phone, logo)| LocationBrand { id, name, phone, has_logo: logo.is_some() });
     Ok(branding)
 }

@@ -110,3 +110,39 @@ async fn concurrent_workers_never_claim_the_same_event() {
     assert_eq!(n, 60, "every event claimed");
     assert_eq!(all.len(), 60, "no event claimed twice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_is_kept_but_never_claimed_nor_pending() {
+    let t = TestDb::new().await;
+    let id = enqueue(&t.db, "e", false).await.unwrap();
+    claim(&t.db, Duration::seconds(30), 10).await;
+    let (id2, at) = (id.clone(), now_utc());
+    t.db.write(move |tx| Box::pin(async move { outbox::mark_dead(tx, &id2, at, "smtp: temporary failure 451").await }))
+        .await
+        .unwrap();
+    assert!(claim_at(&t.db, now_utc() + Duration::days(1)).await.is_empty());
+    assert_eq!(pending(&t.db).await, 0);
+    let mut conn = t.db.read().await.unwrap();
+    assert_eq!(outbox::dead_count(&mut conn).await.unwrap(), 1);
+    let e = outbox::find(&mut conn, &id).await.unwrap();
+    assert_eq!((e.dead_at, e.claimed_until, e.delivered_at), (Some(at), None, None));
+    assert_eq!(e.last_error.as_deref(), Some("smtp: temporary failure 451"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_events_are_due_at_once_and_the_claim_is_not_counted() {
+    let t = TestDb::new().await;
+    let id = enqueue(&t.db, "e", false).await.unwrap();
+    let claimed = claim(&t.db, Duration::seconds(30), 10).await;
+    let until = claimed[0].claimed_until.unwrap();
+    let ids = vec![id.clone()];
+    t.db.write(move |tx| Box::pin(async move { outbox::release(tx, &ids, until).await })).await.unwrap();
+    let again = claim(&t.db, Duration::seconds(30), 10).await;
+    assert_eq!(again.len(), 1, "due again without waiting for the lease");
+    assert_eq!(again[0].attempts, 1, "the released claim was not counted");
+    // A stale release (the first worker's lease ended and another worker claimed the event
+    // since) leaves the new claim alone.
+    let ids = vec![id.clone()];
+    t.db.write(move |tx| Box::pin(async move { outbox::release(tx, &ids, until).await })).await.unwrap();
+    assert!(claim(&t.db, Duration::seconds(30), 10).await.is_empty(), "still leased by the second claim");
+}
