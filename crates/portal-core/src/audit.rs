@@ -29,6 +29,18 @@ pub enum AuditAction {
     CareTeamMemberAdded,
     CareTeamMemberRemoved,
     AuditViewed,
+    PortalAccessChanged,
+    PortalInvitationSent,
+    PortalGrantCreated,
+    PortalGrantUpdated,
+    PortalGrantRevoked,
+    PortalRegistrationRequested,
+    PortalRegistrationCompleted,
+    PortalPasswordResetRequested,
+    PortalPasswordReset,
+    PortalCredentialsSet,
+    PortalEmailChangeRequested,
+    PortalEmailChanged,
 }
 
 impl AuditAction {
@@ -56,6 +68,18 @@ impl AuditAction {
         Self::CareTeamMemberAdded,
         Self::CareTeamMemberRemoved,
         Self::AuditViewed,
+        Self::PortalAccessChanged,
+        Self::PortalInvitationSent,
+        Self::PortalGrantCreated,
+        Self::PortalGrantUpdated,
+        Self::PortalGrantRevoked,
+        Self::PortalRegistrationRequested,
+        Self::PortalRegistrationCompleted,
+        Self::PortalPasswordResetRequested,
+        Self::PortalPasswordReset,
+        Self::PortalCredentialsSet,
+        Self::PortalEmailChangeRequested,
+        Self::PortalEmailChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +107,18 @@ impl AuditAction {
             Self::CareTeamMemberAdded => "care_team_member_added",
             Self::CareTeamMemberRemoved => "care_team_member_removed",
             Self::AuditViewed => "audit_viewed",
+            Self::PortalAccessChanged => "portal_access_changed",
+            Self::PortalInvitationSent => "portal_invitation_sent",
+            Self::PortalGrantCreated => "portal_grant_created",
+            Self::PortalGrantUpdated => "portal_grant_updated",
+            Self::PortalGrantRevoked => "portal_grant_revoked",
+            Self::PortalRegistrationRequested => "portal_registration_requested",
+            Self::PortalRegistrationCompleted => "portal_registration_completed",
+            Self::PortalPasswordResetRequested => "portal_password_reset_requested",
+            Self::PortalPasswordReset => "portal_password_reset",
+            Self::PortalCredentialsSet => "portal_credentials_set",
+            Self::PortalEmailChangeRequested => "portal_email_change_requested",
+            Self::PortalEmailChanged => "portal_email_changed",
         }
     }
 

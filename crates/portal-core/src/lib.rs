@@ -11,9 +11,12 @@ pub mod fields;
 pub mod ids;
 pub mod org;
 pub mod patient;
+pub mod portal_access;
+pub mod portal_accounts;
 pub mod signin;
 pub mod staff;
 pub mod time_util;
+pub mod username;
 
 pub use access::{AccessError, Actor, Principal, StaffPrincipal};
 pub use fields::{FieldError, FieldErrors};

@@ -7,6 +7,7 @@ pub mod company;
 mod error;
 pub mod import;
 pub mod patients;
+pub mod portal_access;
 pub mod settings;
 
 pub use error::PracticeError;

@@ -10,6 +10,7 @@ diesel::table! {
         brand_by_location -> Bool,
         use_portal -> Bool,
         updated_at -> Timestamp,
+        auto_enable_portal -> Bool,
     }
 }
 
@@ -43,6 +44,7 @@ diesel::table! {
         logo -> Nullable<Binary>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        auto_enable_portal -> Nullable<Bool>,
     }
 }
 
@@ -116,6 +118,9 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        portal_access -> Bool,
+        portal_last_invited_at -> Nullable<Timestamp>,
+        portal_last_signed_in_at -> Nullable<Timestamp>,
     }
 }
 
@@ -183,12 +188,82 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    portal_accounts (id) {
+        id -> Text,
+        username -> Nullable<Text>,
+        email -> Text,
+        display_name -> Text,
+        password_hash -> Nullable<Text>,
+        must_change_password -> Bool,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        registered_at -> Nullable<Timestamp>,
+        first_signed_in_at -> Nullable<Timestamp>,
+        last_signed_in_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    portal_grants (id) {
+        id -> Text,
+        account_id -> Text,
+        patient_id -> Text,
+        relation -> Text,
+        contact_id -> Nullable<Text>,
+        scopes -> Text,
+        ends_on -> Nullable<Date>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    account_tokens (token_hash) {
+        token_hash -> Text,
+        purpose -> Text,
+        account_id -> Nullable<Text>,
+        patient_id -> Nullable<Text>,
+        email -> Text,
+        data -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    bulk_jobs (id) {
+        id -> Text,
+        kind -> Text,
+        created_by -> Nullable<Text>,
+        created_by_name -> Text,
+        status -> Text,
+        total -> Integer,
+        processed -> Integer,
+        enabled -> Integer,
+        sent -> Integer,
+        skipped -> Integer,
+        skipped_reasons -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(staff_locations -> staff_users (staff_id));
 diesel::joinable!(staff_locations -> locations (location_id));
 diesel::joinable!(patients -> locations (location_id));
 diesel::joinable!(patient_contacts -> patients (patient_id));
 diesel::joinable!(care_team_members -> patients (patient_id));
 diesel::joinable!(care_team_members -> staff_users (staff_id));
+diesel::joinable!(portal_grants -> portal_accounts (account_id));
+diesel::joinable!(portal_grants -> patients (patient_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organization,
@@ -205,4 +280,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     audit_head,
     outbox_events,
+    portal_accounts,
+    portal_grants,
+    account_tokens,
+    bulk_jobs,
 );

@@ -1,0 +1,10 @@
+DROP TABLE bulk_jobs;
+DROP TABLE account_tokens;
+DROP TABLE portal_grants;
+DROP TABLE portal_accounts;
+ALTER TABLE locations DROP COLUMN auto_enable_portal;
+ALTER TABLE organization DROP COLUMN auto_enable_portal;
+DROP INDEX patients_by_email;
+ALTER TABLE patients DROP COLUMN portal_last_signed_in_at;
+ALTER TABLE patients DROP COLUMN portal_last_invited_at;
+ALTER TABLE patients DROP COLUMN portal_access;
