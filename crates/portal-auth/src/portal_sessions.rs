@@ -317,7 +317,7 @@ pub async fn change_portal_password(
 pub async fn purge_expired_portal_sessions(db: &Db, policy: &PortalSessionPolicy) -> Result<usize, PortalError> {
     let now = now_utc();
     let mut conn = db.read().await?;
-    Ok(accounts::purge_sessions(&mut conn, PORTAL, now, now - policy.idle).await?)
+    Ok(portal_store::sessions::purge_expired(&mut conn, PORTAL, now, now - policy.idle).await?)
 }
 
 /// One patient a portal user can switch to after signing in.

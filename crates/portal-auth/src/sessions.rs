@@ -270,5 +270,5 @@ pub async fn change_own_password(
 pub async fn purge_expired(db: &Db, policy: &SessionPolicy) -> Result<usize, AuthError> {
     let now = now_utc();
     let mut conn = db.read().await?;
-    Ok(store::purge_expired(&mut conn, now, now - policy.staff_idle).await?)
+    Ok(store::purge_expired(&mut conn, STAFF, now, now - policy.staff_idle).await?)
 }

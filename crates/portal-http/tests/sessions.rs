@@ -263,13 +263,14 @@ async fn deactivating_a_user_ends_their_sessions_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// (A Super Admin: a practice manager of A may not hand out location B.)
 async fn a_role_or_location_change_ends_the_sessions_too() {
     let world = World::new().await;
     let clin = world.account(Caller::Clinician).clone();
     let body = json!({ "name": clin.name, "email": clin.email, "role": "clinician",
                        "location_ids": [world.location_a, world.location_b], "active": true });
     world
-        .send_as(Caller::PracticeManager, TestRequest::put(format!("/api/v1/staff-users/{}", clin.id)).json(&body))
+        .send_as(Caller::SuperAdmin, TestRequest::put(format!("/api/v1/staff-users/{}", clin.id)).json(&body))
         .await
         .assert_status(200);
     world.send_as(Caller::Clinician, TestRequest::get(ME)).await.assert_problem(401);

@@ -188,6 +188,7 @@ pub async fn import_patients_csv(db: &Db, actor: &Actor, data: &[u8]) -> Result<
                         .detail(json!({ "via": "import" })),
                 )
                 .await?;
+                crate::portal_access::apply_auto_enable(tx, &actor2, &id).await?;
             }
             audit::append(tx, &AuditEntry::by(&actor2, AuditAction::PatientsImported).detail(json!({ "rows": count })))
                 .await?;

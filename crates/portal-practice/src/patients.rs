@@ -148,6 +148,8 @@ pub async fn create(db: &Db, actor: &Actor, input: PatientInput) -> Result<Patie
                 &AuditEntry::by(&actor2, AuditAction::PatientCreated).patient(&id2).target("patient", &id2),
             )
             .await?;
+            // Seed 002: patients added by staff may have portal access enabled at once.
+            crate::portal_access::apply_auto_enable(tx, &actor2, &id2).await?;
             Ok::<_, PracticeError>(())
         })
     })

@@ -147,7 +147,9 @@ async fn patients_added_by_staff_are_enabled_where_auto_enable_applies() {
         let on = t.db.write(move |tx| Box::pin(async move { apply_auto_enable(tx, &a, &id2).await })).await.unwrap();
         enabled.push(on);
     }
-    assert_eq!(enabled, [true, false, false]);
+    // `patients::create` already applied the hook in its own transaction: nothing is left to do.
+    assert_eq!(enabled, [false, false, false]);
+    assert_eq!(portal_status(&t.db, &admin, &at_hill).await.unwrap().access_level, PortalAccessLevel::NoAccess);
     assert_eq!(portal_status(&t.db, &admin, &at_main).await.unwrap().status.colour, "gray");
     assert_eq!(portal_status(&t.db, &admin, &no_zip).await.unwrap().access_level, PortalAccessLevel::NoAccess);
     let rows = audit_of(&t.db, AuditAction::PortalAccessChanged).await;

@@ -531,24 +531,6 @@ pub async fn tokens_of_patient(conn: &mut DbConn, patient_id: &str) -> Result<Ve
         .await)?)
 }
 
-/// Removes portal sessions past their absolute lifetime or idle since before `idle_before`
-/// (the staff purge uses the staff idle timeout; portal sessions have their own).
-pub async fn purge_sessions(
-    conn: &mut DbConn,
-    user_kind: &str,
-    now: PrimitiveDateTime,
-    idle_before: PrimitiveDateTime,
-) -> Result<usize, StoreError> {
-    use crate::schema::sessions;
-    Ok(on_backend!(conn, |c| diesel::delete(
-        sessions::table
-            .filter(sessions::user_kind.eq(user_kind))
-            .filter(sessions::absolute_expires_at.le(now).or(sessions::last_seen_at.lt(idle_before)))
-    )
-    .execute(c)
-    .await)?)
-}
-
 /// Ends the unused links of `account_id` that concern `patient_id` (a revoked grant's pending
 /// invitation).
 pub async fn supersede_links_for_grant(

@@ -78,14 +78,18 @@ pub async fn list_for_user(conn: &mut DbConn, user_kind: &str, user_id: &str) ->
         .await)?)
 }
 
-/// Removes sessions past their absolute lifetime or idle for longer than `idle_before`.
+/// Removes the sessions of one kind of user (staff and portal users have different idle
+/// timeouts) past their absolute lifetime or idle since before `idle_before`.
 pub async fn purge_expired(
     conn: &mut DbConn,
+    user_kind: &str,
     now: PrimitiveDateTime,
     idle_before: PrimitiveDateTime,
 ) -> Result<usize, StoreError> {
     Ok(on_backend!(conn, |c| diesel::delete(
-        sessions::table.filter(sessions::absolute_expires_at.le(now).or(sessions::last_seen_at.lt(idle_before)))
+        sessions::table
+            .filter(sessions::user_kind.eq(user_kind))
+            .filter(sessions::absolute_expires_at.le(now).or(sessions::last_seen_at.lt(idle_before)))
     )
     .execute(c)
     .await)?)

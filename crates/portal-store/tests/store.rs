@@ -740,7 +740,7 @@ async fn sessions_purge_expired_and_idle() {
     for r in &rows {
         sessions::insert(&mut c, r).await.unwrap();
     }
-    assert_eq!(sessions::purge_expired(&mut c, now, idle_before).await.unwrap(), 3);
+    assert_eq!(sessions::purge_expired(&mut c, "staff", now, idle_before).await.unwrap(), 3);
     for (tok, kept) in [
         ("fresh", true),
         ("absolute-past", false),
@@ -751,7 +751,7 @@ async fn sessions_purge_expired_and_idle() {
     ] {
         assert_eq!(sessions::find(&mut c, tok).await.unwrap().is_some(), kept, "{tok}");
     }
-    assert_eq!(sessions::purge_expired(&mut c, now, idle_before).await.unwrap(), 0);
+    assert_eq!(sessions::purge_expired(&mut c, "staff", now, idle_before).await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
