@@ -336,7 +336,7 @@ async fn a_bulk_run_does_not_stall_other_requests() {
 /// The figure: 10,000 invitations enqueued in seconds. Slow in a debug build; run with
 /// `cargo test --release -p portal-auth --test portal_onboarding -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore]
+#[ignore = "a speed figure, slow in a debug build: run it with --release --ignored (it moves to cargo xtask bench with the onboarding pages)"]
 async fn ten_thousand_invitations() {
     let w = World::new().await;
     let ids = many_patients(&w, 10_000, all_ok).await;
