@@ -152,8 +152,8 @@ pub fn spawn_upkeep(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = portal_auth::sessions::purge_expired(state.db(), &state.app().sessions).await {
                 tracing::warn!(error = %e, "purging expired staff sessions failed");
             }
-            let portal = portal_auth::portal_sessions::PortalSessionPolicy::default();
-            if let Err(e) = portal_auth::portal_sessions::purge_expired_portal_sessions(state.db(), &portal).await {
+            let portal = &state.app().portal_sessions;
+            if let Err(e) = portal_auth::portal_sessions::purge_expired_portal_sessions(state.db(), portal).await {
                 tracing::warn!(error = %e, "purging expired portal sessions failed");
             }
         }

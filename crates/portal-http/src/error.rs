@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portal_auth::AuthError;
+use portal_auth::{AuthError, PortalError};
 use portal_core::{AccessError, FieldError, FieldErrors};
 use portal_practice::PracticeError;
 use portal_store::StoreError;
@@ -166,6 +166,36 @@ impl From<PracticeError> for Problem {
             PracticeError::Refused(r) => Problem::new(StatusCode::CONFLICT, capitalise(&r)),
             PracticeError::Conflict(c) => Problem::new(StatusCode::CONFLICT, capitalise(&c)),
             PracticeError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<PortalError> for Problem {
+    fn from(e: PortalError) -> Self {
+        match e {
+            PortalError::BadCredentials => {
+                Problem::new(StatusCode::UNAUTHORIZED, "The username or password is incorrect.")
+            }
+            PortalError::Throttled { retry_after_secs } => {
+                let mut p = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many attempts. Try again in {retry_after_secs} seconds."),
+                );
+                p.retry_after = Some(retry_after_secs);
+                p
+            }
+            // A setting of the clinic, not a fault: the same answer until staff turn it on.
+            PortalError::PortalUnavailable => {
+                Problem::new(StatusCode::FORBIDDEN, "The patient portal is not available. Please contact the clinic.")
+            }
+            // One answer for unknown, expired, used and outdated links (the reason is logged).
+            e @ PortalError::LinkNotUsable { .. } => Problem::new(StatusCode::GONE, capitalise(&e.to_string()) + "."),
+            PortalError::Invite(r) => Problem::new(StatusCode::CONFLICT, capitalise(&r.to_string()) + "."),
+            PortalError::Enable(r) => Problem::new(StatusCode::CONFLICT, capitalise(&r.to_string()) + "."),
+            PortalError::Access(a) => a.into(),
+            PortalError::Invalid(f) => f.into(),
+            PortalError::Conflict(c) => Problem::new(StatusCode::CONFLICT, capitalise(&c) + "."),
+            PortalError::Store(s) => s.into(),
         }
     }
 }

@@ -260,6 +260,91 @@ impl FromRequestParts<AppState> for PageStaff {
     }
 }
 
+/// The portal user's session cookie: its own name, so that a staff member can try the portal
+/// in the browser they work in without either session replacing the other.
+pub fn portal_cookie_name(state: &AppState) -> &'static str {
+    if state.config().https() { "__Host-portal_user_session" } else { "portal_user_session" }
+}
+
+/// A raw portal session token from the `Authorization: Bearer` header or the portal cookie.
+fn portal_token(parts: &Parts, state: &AppState) -> Option<String> {
+    bearer(parts).or_else(|| {
+        let jar = CookieJar::from_headers(&parts.headers);
+        jar.get(portal_cookie_name(state)).map(|c| c.value().to_owned())
+    })
+}
+
+/// A signed-in portal user (patient, contact or designated user), resolved with the grants in
+/// force at the start of this request: a grant revoked a moment ago no longer opens anything.
+#[derive(Debug, Clone)]
+pub struct SignedInPortal {
+    pub session: portal_auth::PortalSession,
+    pub ip: Option<String>,
+}
+
+impl SignedInPortal {
+    pub fn principal(&self) -> &portal_core::portal_accounts::PortalPrincipal {
+        &self.session.principal
+    }
+}
+
+async fn resolve_portal(parts: &mut Parts, state: &AppState) -> Result<Option<SignedInPortal>, Problem> {
+    if let Some(s) = parts.extensions.get::<SignedInPortal>() {
+        return Ok(Some(s.clone()));
+    }
+    let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await.unwrap_or(ClientIp(None));
+    let Some(token) = portal_token(parts, state) else { return Ok(None) };
+    let session =
+        portal_auth::portal_sessions::authenticate_portal(state.db(), &state.app().portal_sessions, &token).await?;
+    let resolved = session.map(|session| SignedInPortal { session, ip: ip.map(|i| i.to_string()) });
+    if let Some(r) = &resolved {
+        parts.extensions.insert(r.clone());
+    }
+    Ok(resolved)
+}
+
+/// Portal API routes: a portal session is required; its absence is a 401 problem. A staff
+/// token is not a portal session.
+pub struct ApiPortal(pub SignedInPortal);
+
+impl FromRequestParts<AppState> for ApiPortal {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        resolve_portal(parts, state).await?.map(ApiPortal).ok_or_else(|| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "Sign in to the portal first: send a portal session token as `Authorization: Bearer TOKEN`.",
+            )
+        })
+    }
+}
+
+/// Portal pages: a portal session is required; without one the browser goes to the portal's
+/// sign-in page and comes back afterwards.
+pub struct PagePortal(pub SignedInPortal);
+
+impl FromRequestParts<AppState> for PagePortal {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match resolve_portal(parts, state).await {
+            Ok(Some(s)) => Ok(PagePortal(s)),
+            Ok(None) => {
+                let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/portal");
+                let target =
+                    if parts.method == axum::http::Method::GET && next.starts_with('/') && !next.starts_with("//") {
+                        format!("/portal/sign-in?next={}", urlencode(next))
+                    } else {
+                        "/portal/sign-in".to_owned()
+                    };
+                Err(Redirect::to(&target).into_response())
+            }
+            Err(p) => Err(crate::pages::error_page(p.status_code(), &p.detail)),
+        }
+    }
+}
+
 /// Percent-encodes a query value.
 pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use portal_auth::throttle::IpLimiter;
-use portal_auth::{PasswordHasher, SessionPolicy};
+use portal_auth::{PasswordHasher, PortalSessionPolicy, SessionPolicy};
 use portal_store::Db;
 
 use crate::config::Config;
@@ -19,6 +19,10 @@ pub struct App {
     pub hasher: PasswordHasher,
     pub sessions: SessionPolicy,
     pub sign_in_limiter: IpLimiter,
+    pub portal_sessions: PortalSessionPolicy,
+    /// Per-address limit on the portal's public forms that send e-mail or test a link
+    /// (registration, forgot password, link pages): 10 a minute, like sign-in.
+    pub portal_forms_limiter: IpLimiter,
     pub metrics: Metrics,
     shutting_down: AtomicBool,
 }
@@ -32,24 +36,36 @@ impl AppState {
             hasher: PasswordHasher::new(cores),
             sessions: SessionPolicy::default(),
             sign_in_limiter: IpLimiter::sign_in_default(),
+            portal_sessions: PortalSessionPolicy::default(),
+            portal_forms_limiter: IpLimiter::sign_in_default(),
             metrics: Metrics::new(),
             shutting_down: AtomicBool::new(false),
         }))
     }
 
-    /// The same state with another sign-in limiter (tests of throttling use a small one; the
-    /// browser tests a generous one).
-    pub fn with_sign_in_limiter(self, limiter: IpLimiter) -> Self {
-        let app = Arc::try_unwrap(self.0).unwrap_or_else(|arc| App {
+    fn into_app(self) -> App {
+        Arc::try_unwrap(self.0).unwrap_or_else(|arc| App {
             db: arc.db.clone(),
             config: arc.config.clone(),
             hasher: arc.hasher.clone(),
             sessions: arc.sessions,
             sign_in_limiter: IpLimiter::sign_in_default(),
+            portal_sessions: arc.portal_sessions,
+            portal_forms_limiter: IpLimiter::sign_in_default(),
             metrics: Metrics::new(),
             shutting_down: AtomicBool::new(false),
-        });
-        Self(Arc::new(App { sign_in_limiter: limiter, ..app }))
+        })
+    }
+
+    /// The same state with another sign-in limiter (tests of throttling use a small one; the
+    /// browser tests a generous one).
+    pub fn with_sign_in_limiter(self, limiter: IpLimiter) -> Self {
+        Self(Arc::new(App { sign_in_limiter: limiter, ..self.into_app() }))
+    }
+
+    /// The same state with another limiter on the portal's public forms.
+    pub fn with_portal_forms_limiter(self, limiter: IpLimiter) -> Self {
+        Self(Arc::new(App { portal_forms_limiter: limiter, ..self.into_app() }))
     }
 
     pub fn db(&self) -> &Db {

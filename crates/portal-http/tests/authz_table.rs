@@ -21,6 +21,11 @@
 //! Admin only; the other portal permissions follow Manage Users. Anonymous callers get 401
 //! everywhere but sign-in. A patient of a location the caller cannot access answers 404, exactly
 //! like a missing one; a missing permission answers 403 before any record is looked up.
+//!
+//! The last two columns are portal users: PA holds a grant to patient A (the "own" record), PB
+//! only to patient B. Staff routes do not accept a portal session (401); portal routes do not
+//! accept a staff session (401), and a portal user reaches only the patients they hold a grant
+//! for: another patient answers 404 like a missing one.
 
 mod common;
 
@@ -37,11 +42,11 @@ struct Row {
     path: &'static str,
     rec: Rec,
     variant: &'static str,
-    expect: [u16; 8],
+    expect: [u16; 10],
 }
 
 /// Column order of `Row::expect`.
-const COLUMNS: [Caller; 8] = Caller::ALL;
+const COLUMNS: [Caller; 10] = Caller::ALL;
 
 macro_rules! table {
     ($($method:ident $path:literal $rec:ident $variant:literal => [$($s:literal),*];)*) => {
@@ -58,107 +63,107 @@ macro_rules! table {
 #[rustfmt::skip]
 fn table() -> Vec<Row> {
     table! {
-        //                                                                          anon  SA  SA-s  PM  Clin  FD  Bill FD-B
+        //                                                                          anon  SA  SA-s  PM  Clin  FD  Bill FD-B  PA   PB
         // Sessions: sign-in is the one public route.
-        POST   "/api/v1/staff/sessions"                          None   ""      => [201, 201, 201, 201, 201, 201, 201, 201];
-        GET    "/api/v1/staff/me"                                None   ""      => [401, 200, 200, 200, 200, 200, 200, 200];
-        PUT    "/api/v1/staff/me/password"                       None   ""      => [401, 204, 204, 204, 204, 204, 204, 204];
+        POST   "/api/v1/staff/sessions"                          None   ""      => [201, 201, 201, 201, 201, 201, 201, 201, 201, 201];
+        GET    "/api/v1/staff/me"                                None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        PUT    "/api/v1/staff/me/password"                       None   ""      => [401, 204, 204, 204, 204, 204, 204, 204, 401, 401];
 
         // Instance settings: Manage Portal Settings only, which the second Super Admin lacks.
-        GET    "/api/v1/settings/instance"                       None   ""      => [401, 200, 403, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/settings/instance/use-portal"            None   ""      => [401, 200, 403, 403, 403, 403, 403, 403];
+        GET    "/api/v1/settings/instance"                       None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/settings/instance/use-portal"            None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
 
         // Company and locations: read by every staff user, changed with Manage Company.
-        GET    "/api/v1/company"                                 None   ""      => [401, 200, 200, 200, 200, 200, 200, 200];
-        PUT    "/api/v1/company"                                 None   ""      => [401, 200, 200, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/company/logo"                            None   ""      => [401, 204, 204, 403, 403, 403, 403, 403];
-        GET    "/api/v1/locations"                               None   ""      => [401, 200, 200, 200, 200, 200, 200, 200];
-        POST   "/api/v1/locations"                               None   ""      => [401, 201, 201, 403, 403, 403, 403, 403];
-        GET    "/api/v1/locations/{id}"                          Own    ""      => [401, 200, 200, 200, 200, 200, 200, 200];
-        GET    "/api/v1/locations/{id}"                          Foreign ""     => [401, 200, 200, 200, 200, 200, 200, 200];
-        GET    "/api/v1/locations/{id}"                          Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404];
-        GET    "/api/v1/locations/{id}"                          Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404];
-        PUT    "/api/v1/locations/{id}"                          Own    ""      => [401, 200, 200, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/locations/{id}"                          Foreign ""     => [401, 200, 200, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/locations/{id}"                          Missing ""     => [401, 404, 404, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/locations/{id}"                          Malformed ""   => [401, 404, 404, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/locations/{id}/logo"                     Own    ""      => [401, 204, 204, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/locations/{id}/logo"                     Foreign ""     => [401, 204, 204, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/locations/{id}/logo"                     Missing ""     => [401, 404, 404, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/locations/{id}/logo"                     Malformed ""   => [401, 404, 404, 403, 403, 403, 403, 403];
+        GET    "/api/v1/company"                                 None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        PUT    "/api/v1/company"                                 None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/company/logo"                            None   ""      => [401, 204, 204, 403, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/locations"                               None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        POST   "/api/v1/locations"                               None   ""      => [401, 201, 201, 403, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/locations/{id}"                          Own    ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        GET    "/api/v1/locations/{id}"                          Foreign ""     => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        GET    "/api/v1/locations/{id}"                          Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/locations/{id}"                          Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        PUT    "/api/v1/locations/{id}"                          Own    ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/locations/{id}"                          Foreign ""     => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/locations/{id}"                          Missing ""     => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/locations/{id}"                          Malformed ""   => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/locations/{id}/logo"                     Own    ""      => [401, 204, 204, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/locations/{id}/logo"                     Foreign ""     => [401, 204, 204, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/locations/{id}/logo"                     Missing ""     => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/locations/{id}/logo"                     Malformed ""   => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
 
         // Staff users: Manage Users (not scoped by location); a Super Admin only by a Super Admin.
-        GET    "/api/v1/staff-users"                             None   ""      => [401, 200, 200, 200, 403, 403, 403, 403];
-        POST   "/api/v1/staff-users"                             Own    ""      => [401, 201, 201, 201, 403, 403, 403, 403];
+        GET    "/api/v1/staff-users"                             None   ""      => [401, 200, 200, 200, 403, 403, 403, 403, 401, 401];
+        POST   "/api/v1/staff-users"                             Own    ""      => [401, 201, 201, 201, 403, 403, 403, 403, 401, 401];
         // A practice manager hands out only locations they hold (portal-core `may_assign_locations`).
-        POST   "/api/v1/staff-users"                             Foreign ""     => [401, 201, 201, 403, 403, 403, 403, 403];
-        POST   "/api/v1/staff-users"                             Own    "super_admin" => [401, 201, 201, 403, 403, 403, 403, 403];
-        GET    "/api/v1/staff-users/{id}"                        Own    ""      => [401, 200, 200, 200, 403, 403, 403, 403];
-        GET    "/api/v1/staff-users/{id}"                        Foreign ""     => [401, 200, 200, 200, 403, 403, 403, 403];
-        GET    "/api/v1/staff-users/{id}"                        Missing ""     => [401, 404, 404, 404, 403, 403, 403, 403];
-        GET    "/api/v1/staff-users/{id}"                        Malformed ""   => [401, 404, 404, 404, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}"                        Own    ""      => [401, 200, 200, 200, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}"                        Foreign ""     => [401, 200, 200, 200, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}"                        Missing ""     => [401, 404, 404, 404, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}"                        Malformed ""   => [401, 404, 404, 404, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Own "" => [401, 200, 200, 200, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Foreign "" => [401, 200, 200, 200, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Missing "" => [401, 404, 404, 404, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Malformed "" => [401, 404, 404, 404, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Own "manage_portal_settings" => [401, 200, 200, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Foreign "manage_portal_settings" => [401, 200, 200, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Missing "manage_portal_settings" => [401, 404, 404, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Malformed "manage_portal_settings" => [401, 404, 404, 403, 403, 403, 403, 403];
-        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 404, 404];
+        POST   "/api/v1/staff-users"                             Foreign ""     => [401, 201, 201, 403, 403, 403, 403, 403, 401, 401];
+        POST   "/api/v1/staff-users"                             Own    "super_admin" => [401, 201, 201, 403, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/staff-users/{id}"                        Own    ""      => [401, 200, 200, 200, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/staff-users/{id}"                        Foreign ""     => [401, 200, 200, 200, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/staff-users/{id}"                        Missing ""     => [401, 404, 404, 404, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/staff-users/{id}"                        Malformed ""   => [401, 404, 404, 404, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}"                        Own    ""      => [401, 200, 200, 200, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}"                        Foreign ""     => [401, 200, 200, 200, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}"                        Missing ""     => [401, 404, 404, 404, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}"                        Malformed ""   => [401, 404, 404, 404, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Own "" => [401, 200, 200, 200, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Foreign "" => [401, 200, 200, 200, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Missing "" => [401, 404, 404, 404, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Malformed "" => [401, 404, 404, 404, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Own "manage_portal_settings" => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Foreign "manage_portal_settings" => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Missing "manage_portal_settings" => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" Malformed "manage_portal_settings" => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/staff-users/{id}/portal-permissions/{permission}" OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
 
         // Patients: scoped by location; a foreign patient answers like a missing one.
-        GET    "/api/v1/patients"                                None   ""      => [401, 200, 200, 200, 200, 200, 200, 200];
-        POST   "/api/v1/patients"                                Own    ""      => [401, 201, 201, 201, 201, 201, 403, 422];
-        POST   "/api/v1/patients"                                Foreign ""     => [401, 201, 201, 422, 422, 422, 403, 201];
-        POST   "/api/v1/patients"                                Missing ""     => [401, 422, 422, 422, 422, 422, 403, 422];
-        GET    "/api/v1/patients/{id}"                           Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404];
-        GET    "/api/v1/patients/{id}"                           Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200];
-        GET    "/api/v1/patients/{id}"                           Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404];
-        GET    "/api/v1/patients/{id}"                           Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404];
-        PUT    "/api/v1/patients/{id}"                           Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404];
-        PUT    "/api/v1/patients/{id}"                           Foreign ""     => [401, 200, 200, 404, 404, 404, 403, 200];
-        PUT    "/api/v1/patients/{id}"                           Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404];
-        PUT    "/api/v1/patients/{id}"                           Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404];
-        POST   "/api/v1/patients/{id}/contacts"                  Own    ""      => [401, 201, 201, 201, 201, 201, 403, 404];
-        POST   "/api/v1/patients/{id}/contacts"                  Foreign ""     => [401, 201, 201, 404, 404, 404, 403, 201];
-        POST   "/api/v1/patients/{id}/contacts"                  Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404];
-        POST   "/api/v1/patients/{id}/contacts"                  Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404];
-        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404];
-        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Foreign ""     => [401, 200, 200, 404, 404, 404, 403, 200];
-        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404];
-        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404];
-        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 403, 404];
-        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithForeignChild "" => [401, 404, 404, 404, 404, 404, 403, 404];
-        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Own    ""      => [401, 204, 204, 204, 204, 204, 403, 404];
-        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Foreign ""     => [401, 204, 204, 404, 404, 404, 403, 204];
-        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404];
-        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404];
-        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 403, 404];
-        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithForeignChild "" => [401, 404, 404, 404, 404, 404, 403, 404];
+        GET    "/api/v1/patients"                                None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        POST   "/api/v1/patients"                                Own    ""      => [401, 201, 201, 201, 201, 201, 403, 422, 401, 401];
+        POST   "/api/v1/patients"                                Foreign ""     => [401, 201, 201, 422, 422, 422, 403, 201, 401, 401];
+        POST   "/api/v1/patients"                                Missing ""     => [401, 422, 422, 422, 422, 422, 403, 422, 401, 401];
+        GET    "/api/v1/patients/{id}"                           Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404, 401, 401];
+        GET    "/api/v1/patients/{id}"                           Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/patients/{id}"                           Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/patients/{id}"                           Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}"                           Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}"                           Foreign ""     => [401, 200, 200, 404, 404, 404, 403, 200, 401, 401];
+        PUT    "/api/v1/patients/{id}"                           Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}"                           Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        POST   "/api/v1/patients/{id}/contacts"                  Own    ""      => [401, 201, 201, 201, 201, 201, 403, 404, 401, 401];
+        POST   "/api/v1/patients/{id}/contacts"                  Foreign ""     => [401, 201, 201, 404, 404, 404, 403, 201, 401, 401];
+        POST   "/api/v1/patients/{id}/contacts"                  Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        POST   "/api/v1/patients/{id}/contacts"                  Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Foreign ""     => [401, 200, 200, 404, 404, 404, 403, 200, 401, 401];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithForeignChild "" => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Own    ""      => [401, 204, 204, 204, 204, 204, 403, 404, 401, 401];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Foreign ""     => [401, 204, 204, 404, 404, 404, 403, 204, 401, 401];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        DELETE "/api/v1/patients/{id}/contacts/{contact_id}"     OwnWithForeignChild "" => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
 
         // Care teams: Manage Care Teams; the member must be able to reach the patient's location.
-        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Own    ""      => [401, 200, 200, 200, 200, 403, 403, 403];
-        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Foreign ""     => [401, 200, 200, 404, 404, 403, 403, 403];
-        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Missing ""     => [401, 404, 404, 404, 404, 403, 403, 403];
-        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Malformed ""   => [401, 404, 404, 404, 404, 403, 403, 403];
-        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithMissingChild "" => [401, 422, 422, 422, 422, 403, 403, 403];
-        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithForeignChild "" => [401, 422, 422, 422, 422, 403, 403, 403];
-        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Own    ""      => [401, 200, 200, 200, 200, 403, 403, 403];
-        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Foreign ""     => [401, 200, 200, 404, 404, 403, 403, 403];
-        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Missing ""     => [401, 404, 404, 404, 404, 403, 403, 403];
-        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Malformed ""   => [401, 404, 404, 404, 404, 403, 403, 403];
-        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithMissingChild "" => [401, 404, 404, 404, 404, 403, 403, 403];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Own    ""      => [401, 200, 200, 200, 200, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Foreign ""     => [401, 200, 200, 404, 404, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Missing ""     => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      Malformed ""   => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithMissingChild "" => [401, 422, 422, 422, 422, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithForeignChild "" => [401, 422, 422, 422, 422, 403, 403, 403, 401, 401];
+        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Own    ""      => [401, 200, 200, 200, 200, 403, 403, 403, 401, 401];
+        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Foreign ""     => [401, 200, 200, 404, 404, 403, 403, 403, 401, 401];
+        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Missing ""     => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
+        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Malformed ""   => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
+        DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithMissingChild "" => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
 
         // The audit log: View Audit Log (Super Admin).
-        GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403];
+        GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
 
         // Last, since it ends the callers' sessions.
-        DELETE "/api/v1/staff/sessions/current"                  None   ""      => [401, 204, 204, 204, 204, 204, 204, 204];
+        DELETE "/api/v1/staff/sessions/current"                  None   ""      => [401, 204, 204, 204, 204, 204, 204, 204, 401, 401];
     }
 }
 

@@ -1,8 +1,11 @@
 //! The JSON API under `/api/v1`, documented by OpenAPI generated from these handlers.
 
 pub mod dto;
+mod handout;
 mod org;
 mod patients;
+mod portal;
+mod portal_admin;
 mod sessions;
 mod staff_users;
 
@@ -27,6 +30,8 @@ use crate::state::AppState;
         (name = "staff", description = "Staff users and their permissions (Manage Users)"),
         (name = "patients", description = "Patients, contacts and care teams"),
         (name = "audit", description = "The audit log (Super Admin)"),
+        (name = "portal-admin", description = "Staff managing patients' portal access: status, invitations, credentials, grants, the Onboarding Tool"),
+        (name = "portal", description = "The portal users' own API (patients, contacts, designated users): sign-in, account, patients. Public routes: registration, password reset, links from e-mails"),
     )
 )]
 pub struct ApiDoc;
@@ -50,4 +55,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(org::router())
         .merge(staff_users::router())
         .merge(patients::router())
+        .merge(portal::router())
+        .merge(portal_admin::router())
+        .merge(handout::router())
 }

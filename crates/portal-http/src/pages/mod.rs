@@ -14,9 +14,12 @@ mod auth;
 mod company;
 mod facesheet;
 pub mod forms;
+mod handout;
 mod home;
+mod onboarding;
 mod patients;
 mod portal;
+mod portal_staff;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -46,6 +49,9 @@ pub fn router() -> Router<AppState> {
         .merge(facesheet::router())
         .merge(audit::router())
         .merge(account::router())
+        .merge(portal_staff::router())
+        .merge(onboarding::router())
+        .merge(handout::router())
 }
 
 /// One entry of the staff navigation.

@@ -365,10 +365,14 @@ pub enum Caller {
     Billing,
     /// Front desk of location B only: a staff user of another location.
     FrontDeskB,
+    /// A portal user holding a grant (self) to patient A, the "own" patient.
+    PortalA,
+    /// A portal user holding a grant to patient B only: without a grant to patient A.
+    PortalB,
 }
 
 impl Caller {
-    pub const ALL: [Caller; 8] = [
+    pub const ALL: [Caller; 10] = [
         Caller::Anonymous,
         Caller::SuperAdmin,
         Caller::SuperAdminNoSettings,
@@ -377,7 +381,11 @@ impl Caller {
         Caller::FrontDesk,
         Caller::Billing,
         Caller::FrontDeskB,
+        Caller::PortalA,
+        Caller::PortalB,
     ];
+
+    pub const PORTAL: [Caller; 2] = [Caller::PortalA, Caller::PortalB];
 
     pub const STAFF: [Caller; 7] = [
         Caller::SuperAdmin,
@@ -399,12 +407,14 @@ impl Caller {
             Caller::FrontDesk => "front desk (A)",
             Caller::Billing => "billing (A)",
             Caller::FrontDeskB => "front desk (B)",
+            Caller::PortalA => "portal user of patient A",
+            Caller::PortalB => "portal user of patient B (no grant to A)",
         }
     }
 
     fn spec(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Caller::Anonymous => unreachable!("anonymous has no account"),
+            Caller::Anonymous | Caller::PortalA | Caller::PortalB => unreachable!("not a staff account"),
             Caller::SuperAdmin => ("Sam Super", "super@example.test", "super_admin"),
             Caller::SuperAdminNoSettings => ("Sid Super", "super2@example.test", "super_admin"),
             Caller::PracticeManager => ("Pat Manager", "manager@example.test", "practice_manager"),
@@ -519,6 +529,86 @@ pub async fn add_to_care_team(db: &Db, patient_id: &str, staff_id: &str) {
         .expect("add care-team member");
 }
 
+/// Every event in the outbox, oldest first (read without claiming).
+pub async fn outbox_events(db: &Db) -> Vec<portal_core::events::DomainEvent> {
+    let mut conn = db.read().await.expect("read");
+    let kinds = ["account_link_issued", "password_changed_notice", "email_change_notice"];
+    portal_store::portal_accounts::queued_events(&mut conn, &kinds)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|e| serde_json::from_str(&e.payload).expect("event payload"))
+        .collect()
+}
+
+/// The raw token of the newest link e-mailed to `to`, as the e-mail worker would read it.
+pub async fn last_link_to(db: &Db, to: &str) -> String {
+    outbox_events(db)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            portal_core::events::DomainEvent::AccountLinkIssued { to: t, token, .. } if t == to => Some(token),
+            _ => None,
+        })
+        .next_back()
+        .unwrap_or_else(|| panic!("no link was sent to {to}"))
+}
+
+/// Turns the portal on, gives the patient a ZIP code and portal access, invites them, completes
+/// the link with `username` and [`PASSWORD`] and signs in: a portal user holding a self grant,
+/// with a live session (the account's `token`).
+pub async fn portal_user(app: &TestApp, patient_id: &str, username: &str) -> Account {
+    let db = app.db().clone();
+    db.write(|tx| Box::pin(async move { portal_store::org::set_use_portal(tx, true).await }))
+        .await
+        .expect("use portal");
+    // Ids are random UUIDs made by the store: safe to place in the test's SQL text.
+    app.exec_sql(&format!("UPDATE patients SET zip = '62701' WHERE id = '{patient_id}'")).await;
+    let pid = patient_id.to_owned();
+    db.write(move |tx| Box::pin(async move { portal_store::portal_access::set_portal_access(tx, &pid, true).await }))
+        .await
+        .expect("enable access");
+    let sent = portal_auth::invitations::invite(
+        &db,
+        &Actor::system(),
+        patient_id,
+        portal_auth::invitations::InviteInput {
+            to: portal_auth::invitations::InviteTo::Patient,
+            relation: None,
+            scopes: None,
+            ends_on: None,
+            message: None,
+            intake_form_ids: vec![],
+            phi_warning_acknowledged: false,
+        },
+    )
+    .await
+    .expect("invite");
+    let token = last_link_to(&db, &sent.to).await;
+    let state = &app.state;
+    let done = portal_auth::portal_links::accept_link(
+        &db,
+        &state.app().hasher,
+        &token,
+        portal_auth::portal_links::AcceptLinkInput { username: Some(username.to_owned()), password: PASSWORD.into() },
+        None,
+    )
+    .await
+    .expect("accept invitation");
+    let signed = portal_auth::portal_sessions::sign_in_portal(
+        &db,
+        &state.app().hasher,
+        &state.app().portal_sessions,
+        username,
+        PASSWORD,
+        None,
+        None,
+    )
+    .await
+    .expect("portal sign-in");
+    Account { id: done.account_id, email: sent.to, name: username.to_owned(), token: signed.token }
+}
+
 /// A random, well-formed id that names nothing.
 pub fn missing_id() -> String {
     portal_store::ids::new_id()
@@ -580,6 +670,8 @@ impl World {
         let contact_b = create_contact(&db, &patient_b, "Ben").await;
         add_to_care_team(&db, &patient_a, &accounts[&Caller::Clinician].id).await;
         add_to_care_team(&db, &patient_b, &tb).await;
+        accounts.insert(Caller::PortalA, portal_user(&app, &patient_a, "alice.anders").await);
+        accounts.insert(Caller::PortalB, portal_user(&app, &patient_b, "bob.brooks").await);
         World {
             app,
             location_a,
