@@ -332,17 +332,3 @@ async fn a_bulk_run_does_not_stall_other_requests() {
     assert!(latencies.len() >= 3, "requests were served while the bulk run went on");
     assert!(worst < Duration::from_secs(2), "a request waited {worst:?}");
 }
-
-/// The figure: 10,000 invitations enqueued in seconds. Slow in a debug build; run with
-/// `cargo test --release -p portal-auth --test portal_onboarding -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "a speed figure, slow in a debug build: run it with --release --ignored (it moves to cargo xtask bench with the onboarding pages)"]
-async fn ten_thousand_invitations() {
-    let w = World::new().await;
-    let ids = many_patients(&w, 10_000, all_ok).await;
-    let input = BulkInput { patient_ids: Some(ids), enable: true, invite: true, ..BulkInput::default() };
-    let t = Instant::now();
-    let s = bulk_enable_and_invite(w.db(), &w.desk, &input).await.unwrap();
-    println!("10,000 enable-and-invite: {:?}", t.elapsed());
-    assert_eq!(s.sent, 10_000);
-}

@@ -54,6 +54,30 @@ macro_rules! on_backend {
 }
 pub(crate) use on_backend;
 
+/// Inserts a slice of `Insertable` rows into `$table` in one statement, inside the caller's
+/// transaction; evaluates to diesel's `QueryResult<usize>`. diesel-async cannot send a
+/// multi-row `INSERT` to SQLite, so there the statement runs on the wrapped synchronous
+/// connection (same connection, same transaction); PostgreSQL uses diesel-async. The row type
+/// must write `None` as NULL (`treat_none_as_default_value = false`), which SQLite's batch
+/// insert needs.
+macro_rules! insert_many {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let owned = $rows.to_vec();
+        $crate::db::on_backend!(
+            $conn,
+            sqlite
+                | c
+                | c.spawn_blocking(move |sc| diesel::RunQueryDsl::execute(
+                    diesel::insert_into($table).values(&owned),
+                    sc
+                ))
+                .await,
+            pg | c | diesel_async::RunQueryDsl::execute(diesel::insert_into($table).values(owned), c).await
+        )
+    }};
+}
+pub(crate) use insert_many;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -1,9 +1,8 @@
 //! Portal accounts, their grants to patients, and the single-use links sent by e-mail (stored
 //! as the SHA-256 of the token only).
 //!
-//! Rows are inserted many at a time (a bulk invitation writes hundreds per transaction). diesel-
-//! async cannot send a multi-row `INSERT` to SQLite, so on SQLite those statements run through
-//! the wrapped synchronous connection, in the same transaction.
+//! Rows are inserted many at a time (a bulk invitation writes hundreds per transaction), with
+//! `db::insert_many!`.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -11,7 +10,7 @@ use serde::Serialize;
 use time::{Date, PrimitiveDateTime};
 
 use crate::StoreError;
-use crate::db::{DbConn, on_backend};
+use crate::db::{DbConn, insert_many, on_backend};
 use crate::schema::{account_tokens, patients, portal_accounts, portal_grants};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -82,18 +81,7 @@ pub async fn insert_accounts(conn: &mut DbConn, rows: &[NewAccount]) -> Result<(
     if rows.is_empty() {
         return Ok(());
     }
-    let owned = rows.to_vec();
-    on_backend!(
-        conn,
-        sqlite
-            | c
-            | c.spawn_blocking(move |sc| {
-                diesel::RunQueryDsl::execute(diesel::insert_into(portal_accounts::table).values(&owned), sc)
-            })
-            .await,
-        pg | c | diesel::insert_into(portal_accounts::table).values(owned).execute(c).await
-    )
-    .map_err(username_conflict)?;
+    insert_many!(conn, portal_accounts::table, rows).map_err(username_conflict)?;
     Ok(())
 }
 
@@ -256,18 +244,7 @@ pub async fn insert_grants(conn: &mut DbConn, rows: &[NewGrant]) -> Result<(), S
     if rows.is_empty() {
         return Ok(());
     }
-    let owned = rows.to_vec();
-    on_backend!(
-        conn,
-        sqlite
-            | c
-            | c.spawn_blocking(move |sc| {
-                diesel::RunQueryDsl::execute(diesel::insert_into(portal_grants::table).values(&owned), sc)
-            })
-            .await,
-        pg | c | diesel::insert_into(portal_grants::table).values(owned).execute(c).await
-    )
-    .map_err(|e| match StoreError::from(e) {
+    insert_many!(conn, portal_grants::table, rows).map_err(|e| match StoreError::from(e) {
         StoreError::Conflict { .. } => StoreError::Conflict { what: "a portal grant for this patient".into() },
         other => other,
     })?;
@@ -430,17 +407,7 @@ pub async fn insert_tokens(conn: &mut DbConn, rows: &[TokenRow]) -> Result<(), S
     if rows.is_empty() {
         return Ok(());
     }
-    let owned = rows.to_vec();
-    on_backend!(
-        conn,
-        sqlite
-            | c
-            | c.spawn_blocking(move |sc| {
-                diesel::RunQueryDsl::execute(diesel::insert_into(account_tokens::table).values(&owned), sc)
-            })
-            .await,
-        pg | c | diesel::insert_into(account_tokens::table).values(owned).execute(c).await
-    )?;
+    insert_many!(conn, account_tokens::table, rows)?;
     Ok(())
 }
 

@@ -1,8 +1,10 @@
 //! `cargo xtask bench`: build `portal` in release, start a demo server on loopback, load it with a
 //! list of named scenarios and print a Markdown table of throughput and latency.
 
+mod bulk;
 mod http;
 mod load;
+mod smtp;
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -30,6 +32,10 @@ pub struct BenchArgs {
     /// Benchmark this binary instead of building target/release/portal.
     #[arg(long)]
     binary: Option<PathBuf>,
+    /// Patients in the bulk-invitation run (imported, then enabled and invited from the Onboarding
+    /// Tool's API, their e-mails delivered to a loopback SMTP sink); 0 skips it.
+    #[arg(long, default_value_t = 10_000)]
+    bulk_patients: usize,
 }
 
 /// How long the demo server may take to seed its data and answer /healthz.
@@ -76,7 +82,8 @@ fn target_dir() -> PathBuf {
 async fn bench(binary: &Path, args: &BenchArgs) -> Result<ExitCode> {
     let data = TempDir::new("portal-bench")?;
     let address = free_loopback_address()?;
-    let mut server = Server::start(binary, address, data.path())?;
+    let sink = smtp::SmtpSink::start().await?;
+    let mut server = Server::start(binary, address, data.path(), sink.address)?;
     server.wait_until_healthy().await?;
 
     let token = match demo_credentials(&server.log_text()) {
@@ -108,9 +115,20 @@ async fn bench(binary: &Path, args: &BenchArgs) -> Result<ExitCode> {
         server.ensure_running()?;
         results.push((scenario, measurement));
     }
+    let bulk = match (&token, args.bulk_patients) {
+        (Some(token), n) if n > 0 => {
+            let run = bulk::Run { binary, address, data_dir: data.path(), token, patients: n, sink: &sink };
+            Some(bulk::measure(&run).await?)
+        }
+        _ => None,
+    };
+    server.ensure_running()?;
     drop(server);
 
     print_table(&results, args);
+    if let Some(bulk) = bulk {
+        bulk.print();
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -201,19 +219,26 @@ struct Server {
 }
 
 /// The one place that knows how to start a seeded demo server (the CLI is still settling).
-fn server_command(binary: &Path, address: SocketAddr, data_dir: &Path) -> Command {
+fn server_command(binary: &Path, address: SocketAddr, data_dir: &Path, smtp: SocketAddr) -> Command {
     let mut command = Command::new(binary);
     command
         .args(["demo", "--bind", &address.to_string()])
-        .env("PORTAL_DATABASE_URL", format!("sqlite://{}/bench.db", data_dir.display()));
+        .env("PORTAL_DATABASE_URL", database_url(data_dir))
+        // Plain SMTP to the loopback sink: what is measured is Portal's worker, not TLS.
+        .env("PORTAL_MAIL_URL", format!("smtp://{smtp}?tls=none"));
     command
 }
 
+/// The bench database, for the server and for the `portal import` run beside it.
+fn database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}/bench.db", data_dir.display())
+}
+
 impl Server {
-    fn start(binary: &Path, address: SocketAddr, data_dir: &Path) -> Result<Self> {
+    fn start(binary: &Path, address: SocketAddr, data_dir: &Path, smtp: SocketAddr) -> Result<Self> {
         let log = data_dir.join("server.log");
         let log_file = File::create(&log).with_context(|| format!("could not create {}", log.display()))?;
-        let mut command = server_command(binary, address, data_dir);
+        let mut command = server_command(binary, address, data_dir, smtp);
         command
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
