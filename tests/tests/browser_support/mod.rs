@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+// The test SMTP server of portal-notify's tests, compiled here too rather than copied.
+#[path = "../../../crates/portal-notify/tests/common/smtp.rs"]
+pub mod smtp;
+
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,12 +38,19 @@ pub struct Fixture {
     pub location_id: String,
     pub front_desk_id: String,
     pub manager_id: String,
+    /// The SMTP server the app's e-mail worker delivers to (see [`start_app_with_mail`]).
+    pub mail: Option<smtp::SmtpServer>,
     server: tokio::task::JoinHandle<()>,
+    worker: Option<(portal_notify::CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some((stop, handle)) = &self.worker {
+            stop.cancel();
+            handle.abort();
+        }
     }
 }
 
@@ -49,6 +60,16 @@ fn free_port() -> u16 {
 
 /// Starts the app with a Super Admin, a practice manager and a front-desk user at one location.
 pub async fn start_app() -> Fixture {
+    start(false).await
+}
+
+/// The same app with the portal turned on, its public URL set to the served address, and the
+/// e-mail worker of `portal serve` delivering over SMTP to a test server (`fixture.mail`).
+pub async fn start_app_with_mail() -> Fixture {
+    start(true).await
+}
+
+async fn start(with_mail: bool) -> Fixture {
     let db = TestDb::new().await;
     let sys = Actor::system();
     let hasher = portal_auth::PasswordHasher::new(2);
@@ -83,24 +104,91 @@ pub async fn start_app() -> Fixture {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("listener");
     let addr = listener.local_addr().expect("addr");
+    let base = format!("http://{addr}");
+    let mail = if with_mail { Some(smtp::SmtpServer::start().await) } else { None };
     let config = portal_http::config::Config::load(&portal_http::config::ConfigArgs {
         database_url: Some(db.url.clone()),
         bind: Some(addr.to_string()),
+        public_url: with_mail.then(|| base.clone()),
+        mail_url: mail.as_ref().map(|m| format!("smtp://127.0.0.1:{}?tls=none", m.port())),
         ..Default::default()
     })
     .expect("config");
-    let state = portal_http::AppState::new(db.db.clone(), config);
+    let worker = match &mail {
+        Some(_) => {
+            db.db
+                .write(|tx| Box::pin(async move { portal_store::org::set_use_portal(tx, true).await }))
+                .await
+                .expect("portal on");
+            let mailer = portal_notify::Mailer::from_url(&config.mail_url).expect("mail url");
+            let mut settings = portal_notify::Settings::new(&config.public_url, &config.mail_from).expect("settings");
+            settings.poll_interval = Duration::from_millis(200);
+            let stop = portal_notify::CancellationToken::new();
+            let handle = portal_notify::spawn(db.db.clone(), mailer, settings, stop.clone());
+            Some((stop, handle))
+        }
+        None => None,
+    };
+    // Browser walks sign in many times from one address: a generous limiter.
+    let state = portal_http::AppState::new(db.db.clone(), config)
+        .with_sign_in_limiter(portal_auth::throttle::IpLimiter::new(10_000, Duration::from_secs(60)))
+        .with_portal_forms_limiter(portal_auth::throttle::IpLimiter::new(10_000, Duration::from_secs(60)));
     let app = portal_http::build(state);
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
     });
     Fixture {
-        base: format!("http://{addr}"),
+        base,
         db,
         location_id: location.id,
         front_desk_id: ids[0].clone(),
         manager_id: ids[1].clone(),
+        mail,
         server,
+        worker,
+    }
+}
+
+impl Fixture {
+    /// The link (path and token) of the newest e-mail sent to `to`, waiting up to 20 s for it, as
+    /// the recipient would click it: taken from the message's text part, which starts with the
+    /// public URL.
+    pub async fn link_in_mail_to(&self, to: &str, nth: usize) -> String {
+        let mail = self.mail.as_ref().expect("an app started with mail");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let to_them: Vec<_> =
+                mail.received().into_iter().filter(|m| m.rcpt_to.iter().any(|r| r.contains(to))).collect();
+            if let Some(m) = to_them.get(nth) {
+                let text = m.text();
+                let start = text.find(&self.base).unwrap_or_else(|| panic!("no link in the e-mail:\n{text}"));
+                let link: String = text[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+                return link;
+            }
+            assert!(Instant::now() < deadline, "no e-mail number {nth} to {to} within 20 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A patient at the fixture's location with an e-mail address and a ZIP code (portal access
+    /// as auto-enable decides: off unless turned on), made through the use case.
+    pub async fn patient(&self, first: &str, last: &str, dob: &str, email: &str) -> String {
+        portal_practice::patients::create(
+            &self.db.db,
+            &Actor::system(),
+            portal_practice::patients::PatientInput {
+                first_name: first.into(),
+                last_name: last.into(),
+                date_of_birth: dob.into(),
+                email: Some(email.into()),
+                zip: Some("62701".into()),
+                location_id: self.location_id.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("patient")
+        .id
     }
 }
 
