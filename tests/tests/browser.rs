@@ -2,6 +2,7 @@
 //! PORTAL_BROWSER=1, PORTAL_CHROMIUM and PORTAL_CHROMEDRIVER); skipped otherwise.
 
 mod browser_support;
+mod browser_walks;
 
 use browser_support::*;
 use fantoccini::Locator;
