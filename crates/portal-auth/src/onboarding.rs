@@ -171,21 +171,11 @@ pub async fn onboarding_list(db: &Db, actor: &Actor, input: &OnboardingInput) ->
         }
     }
     drop(conn);
-    let actor2 = actor.clone();
     let shown = rows.len();
     let status = filter.status.map(|s| s.as_str());
-    db.write(move |tx| {
-        Box::pin(async move {
-            audit::append(
-                tx,
-                &AuditEntry::by(&actor2, AuditAction::PatientSearched).detail(json!({
-                    "by": "onboarding", "status": status, "results": shown, "total": total,
-                })),
-            )
-            .await?;
-            Ok::<_, PortalError>(())
-        })
-    })
+    db.audit_read(AuditEntry::by(actor, AuditAction::PatientSearched).detail(json!({
+        "by": "onboarding", "status": status, "results": shown, "total": total,
+    })))
     .await?;
     Ok(OnboardingPage { rows: rows.into_iter().map(OnboardingRow::from).collect(), total, page, per_page, counts })
 }
@@ -558,9 +548,11 @@ async fn run_chunk(
     accounts::supersede_tokens(tx, &existing_accounts, &[], &ACCOUNT_LINK_PURPOSES, now).await?;
     write_links(tx, links).await?;
     access_store::mark_invited(tx, &invited, now).await?;
-    // Audit rows last: on PostgreSQL each locks the chain's head until the commit.
-    for ChunkAudit { patient_id, enabled, invitation } in audits {
-        let entry = match invitation {
+    // Audit rows last (on PostgreSQL the chain's head stays locked until the commit), all in one
+    // append.
+    let entries: Vec<AuditEntry> = audits
+        .into_iter()
+        .map(|ChunkAudit { patient_id, enabled, invitation }| match invitation {
             Some((purpose, account_id)) => AuditEntry::by(actor, AuditAction::PortalInvitationSent)
                 .patient(&patient_id)
                 .target("portal_account", &account_id)
@@ -571,8 +563,8 @@ async fn run_chunk(
                 .patient(&patient_id)
                 .target("patient", &patient_id)
                 .detail(json!({ "from": "no_access", "to": "can_access", "bulk_job": job_id })),
-        };
-        audit::append(tx, &entry).await?;
-    }
+        })
+        .collect();
+    audit::append_many(tx, &entries).await?;
     Ok(())
 }

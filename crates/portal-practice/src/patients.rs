@@ -217,19 +217,7 @@ pub async fn facesheet(db: &Db, actor: &Actor, id: &str) -> Result<Facesheet, Pr
     let contacts = store::contacts(&mut conn, id).await?;
     let care_team = store::care_team(&mut conn, id).await?;
     drop(conn);
-    let id2 = id.to_owned();
-    let actor2 = actor.clone();
-    db.write(move |tx| {
-        Box::pin(async move {
-            audit::append(
-                tx,
-                &AuditEntry::by(&actor2, AuditAction::PatientViewed).patient(&id2).target("patient", &id2),
-            )
-            .await?;
-            Ok::<_, PracticeError>(())
-        })
-    })
-    .await?;
+    db.audit_read(AuditEntry::by(actor, AuditAction::PatientViewed).patient(id).target("patient", id)).await?;
     Ok(Facesheet { patient, location_name, contacts, care_team })
 }
 
@@ -302,19 +290,11 @@ pub async fn search(db: &Db, actor: &Actor, input: &SearchInput) -> Result<Searc
     let mut conn = db.read().await?;
     let (patients, total) = store::search(&mut conn, &search).await?;
     drop(conn);
-    let actor2 = actor.clone();
     let shown = patients.len();
-    db.write(move |tx| {
-        Box::pin(async move {
-            audit::append(
-                tx,
-                &AuditEntry::by(&actor2, AuditAction::PatientSearched)
-                    .detail(json!({ "by": kind, "results": shown, "total": total })),
-            )
-            .await?;
-            Ok::<_, PracticeError>(())
-        })
-    })
+    db.audit_read(
+        AuditEntry::by(actor, AuditAction::PatientSearched)
+            .detail(json!({ "by": kind, "results": shown, "total": total })),
+    )
     .await?;
     Ok(SearchPage { patients, total, page, per_page })
 }

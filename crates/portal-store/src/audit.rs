@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use time::PrimitiveDateTime;
 
 use crate::StoreError;
-use crate::db::{DbConn, on_backend};
+use crate::db::{DbConn, insert_many, on_backend};
 use crate::schema::{audit_head, audit_log};
 
 /// What a use case records. `detail` never holds PHI values: names of changed fields, counts,
@@ -51,22 +51,23 @@ pub struct AuditRow {
     pub hash: String,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = audit_log)]
-struct NewAuditRow<'a> {
+// Owned, and `None` written as NULL: many rows go in one statement (`insert_many!`).
+#[derive(Clone, Insertable)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
+struct NewAuditRow {
     seq: i64,
     at: PrimitiveDateTime,
-    actor_kind: &'a str,
-    actor_id: Option<&'a str>,
-    actor_name: &'a str,
-    action: &'a str,
-    patient_id: Option<&'a str>,
-    target_kind: Option<&'a str>,
-    target_id: Option<&'a str>,
-    detail: &'a str,
-    ip: Option<&'a str>,
-    prev_hash: &'a str,
-    hash: &'a str,
+    actor_kind: String,
+    actor_id: Option<String>,
+    actor_name: String,
+    action: String,
+    patient_id: Option<String>,
+    target_kind: Option<String>,
+    target_id: Option<String>,
+    detail: String,
+    ip: Option<String>,
+    prev_hash: String,
+    hash: String,
 }
 
 /// The bytes a row's hash covers: every field, in a fixed order, as a JSON array (unambiguous
@@ -108,49 +109,69 @@ fn row_hash(
 
 /// Appends one row to the chain. Call it inside [`crate::Db::write`], after the change itself.
 pub async fn append(conn: &mut DbConn, e: &AuditEntry) -> Result<i64, StoreError> {
+    let seqs = append_many(conn, std::slice::from_ref(e)).await?;
+    Ok(seqs.start)
+}
+
+/// Appends rows in order with one lock of the chain's head, one multi-row insert and one head
+/// update: what a group commit of audited reads ([`crate::Db::audit_read`]) and bulk jobs use.
+/// Returns the sequence numbers given.
+pub async fn append_many(conn: &mut DbConn, entries: &[AuditEntry]) -> Result<std::ops::Range<i64>, StoreError> {
     let (head_seq, head_hash): (i64, String) = on_backend!(
         conn,
         sqlite | c | audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).first(c).await,
         pg | c | audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).for_update().first(c).await
     )?;
-    let seq = head_seq + 1;
+    if entries.is_empty() {
+        return Ok(head_seq + 1..head_seq + 1);
+    }
     let at = now_utc();
-    let detail = e.detail.to_string();
-    let hash = row_hash(
-        &head_hash,
-        seq,
-        at,
-        e.actor_kind,
-        e.actor_id.as_deref(),
-        &e.actor_name,
-        e.action.as_str(),
-        e.patient_id.as_deref(),
-        e.target_kind,
-        e.target_id.as_deref(),
-        &detail,
-        e.ip.as_deref(),
-    );
-    let row = NewAuditRow {
-        seq,
-        at,
-        actor_kind: e.actor_kind,
-        actor_id: e.actor_id.as_deref(),
-        actor_name: &e.actor_name,
-        action: e.action.as_str(),
-        patient_id: e.patient_id.as_deref(),
-        target_kind: e.target_kind,
-        target_id: e.target_id.as_deref(),
-        detail: &detail,
-        ip: e.ip.as_deref(),
-        prev_hash: &head_hash,
-        hash: &hash,
-    };
-    on_backend!(conn, |c| diesel::insert_into(audit_log::table).values(&row).execute(c).await)?;
+    let mut prev = head_hash;
+    let mut rows = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let seq = head_seq + 1 + i as i64;
+        let detail = e.detail.to_string();
+        let hash = row_hash(
+            &prev,
+            seq,
+            at,
+            e.actor_kind,
+            e.actor_id.as_deref(),
+            &e.actor_name,
+            e.action.as_str(),
+            e.patient_id.as_deref(),
+            e.target_kind,
+            e.target_id.as_deref(),
+            &detail,
+            e.ip.as_deref(),
+        );
+        rows.push(NewAuditRow {
+            seq,
+            at,
+            actor_kind: e.actor_kind.to_owned(),
+            actor_id: e.actor_id.clone(),
+            actor_name: e.actor_name.clone(),
+            action: e.action.as_str().to_owned(),
+            patient_id: e.patient_id.clone(),
+            target_kind: e.target_kind.map(str::to_owned),
+            target_id: e.target_id.clone(),
+            detail,
+            ip: e.ip.clone(),
+            prev_hash: std::mem::take(&mut prev),
+            hash: hash.clone(),
+        });
+        prev = hash;
+    }
+    let last = head_seq + entries.len() as i64;
+    // SQLite binds at most 32,766 parameters per statement: 13 a row.
+    for chunk in rows.chunks(2000) {
+        insert_many!(conn, audit_log::table, chunk)?;
+    }
     on_backend!(conn, |c| diesel::update(audit_head::table.find(1))
-        .set((audit_head::seq.eq(seq), audit_head::hash.eq(&hash)))
+        .set((audit_head::seq.eq(last), audit_head::hash.eq(&prev)))
         .execute(c)
         .await)?;
-    Ok(seq)
+    Ok(head_seq + 1..last + 1)
 }
 
 /// Filters of the audit log page. All optional; rows come newest first.

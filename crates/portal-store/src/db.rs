@@ -143,7 +143,19 @@ impl Default for PoolOptions {
 #[derive(Clone)]
 pub struct Db {
     pools: Arc<Pools>,
+    /// The group committer of audited reads (see [`Db::audit_read`]). `None` in the committer's
+    /// own handle, so that the task ends once every other handle is gone.
+    reads: Option<tokio::sync::mpsc::Sender<PendingRead>>,
 }
+
+/// An audited read waiting for its row to be committed.
+struct PendingRead {
+    entry: crate::audit::AuditEntry,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// The most audit rows one group commit writes.
+const READ_BATCH: usize = 1000;
 
 /// Statistics for `/metrics`.
 #[derive(Debug, Clone, Copy)]
@@ -184,7 +196,7 @@ impl Db {
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
             // Fail at start-up, not on the first request, when the server is unreachable.
             drop(pool.get().await.map_err(|e| StoreError::Connect(e.to_string()))?);
-            return Ok(Db { pools: Arc::new(Pools::Pg { pool, url: url.to_owned() }) });
+            return Ok(Db::with_read_auditor(Pools::Pg { pool, url: url.to_owned() }));
         }
         let path = sqlite_path(url).ok_or_else(|| StoreError::BadUrl(url.to_owned()))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -192,7 +204,58 @@ impl Db {
         }
         let read = sqlite_pool(&path, opts.max_connections, opts.acquire_timeout).await?;
         let write = sqlite_pool(&path, 1, opts.acquire_timeout.max(Duration::from_secs(30))).await?;
-        Ok(Db { pools: Arc::new(Pools::Sqlite { read, write, path }) })
+        Ok(Db::with_read_auditor(Pools::Sqlite { read, write, path }))
+    }
+
+    /// The handle, and the task that commits audited reads in groups.
+    fn with_read_auditor(pools: Pools) -> Db {
+        let pools = Arc::new(pools);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<PendingRead>(4 * READ_BATCH);
+        let committer = Db { pools: pools.clone(), reads: None };
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < READ_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let entries: Vec<_> = batch.iter().map(|p| p.entry.clone()).collect();
+                let outcome = committer
+                    .write(move |tx| Box::pin(async move { crate::audit::append_many(tx, &entries).await }))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                for p in batch {
+                    // A reader that has gone away no longer waits for its row; it is written anyway.
+                    let _ = p.done.send(outcome.clone());
+                }
+            }
+        });
+        Db { pools, reads: Some(tx) }
+    }
+
+    /// Records an audited read (a patient opened, a list or a search of PHI) and returns once
+    /// its row is committed, so that nothing is shown before it is on record.
+    ///
+    /// Reads that arrive while a commit is under way are written together in the next one (a
+    /// group commit: one lock of the chain's head, one multi-row insert, one fsync), so that
+    /// audited reads are not limited to one disk flush each. Writes keep appending their row
+    /// inside their own transaction with [`crate::audit::append`].
+    pub async fn audit_read(&self, entry: crate::audit::AuditEntry) -> Result<(), StoreError> {
+        let Some(reads) = &self.reads else {
+            return self
+                .write(move |tx| Box::pin(async move { crate::audit::append(tx, &entry).await.map(|_| ()) }))
+                .await;
+        };
+        let (done, wait) = tokio::sync::oneshot::channel();
+        reads.send(PendingRead { entry, done }).await.map_err(|_| StoreError::Cancelled)?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(cause)) => Err(StoreError::Audit(cause)),
+            Err(_) => Err(StoreError::Cancelled),
+        }
     }
 
     pub fn backend(&self) -> Backend {

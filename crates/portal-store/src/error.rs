@@ -21,6 +21,9 @@ pub enum StoreError {
     Query(#[source] diesel::result::Error),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The group commit of audited reads failed (its cause is logged); the read is refused.
+    #[error("recording the audit row failed: {0}")]
+    Audit(String),
 }
 
 impl From<diesel::result::Error> for StoreError {

@@ -273,3 +273,46 @@ async fn verify_walks_more_than_one_batch() {
     assert_eq!(r.first_broken.map(|b| b.0), Some(2050));
     assert_eq!(r.rows_checked, 2049);
 }
+
+/// Many rows in one call chain exactly like single appends, and a later append continues the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_many_chains_in_order() {
+    let t = TestDb::new().await;
+    append_audit(&t.db, 2).await;
+    let entries: Vec<_> = (0..2500).map(audit_entry).collect();
+    let seqs = t.db.write(move |tx| Box::pin(async move { audit::append_many(tx, &entries).await })).await.unwrap();
+    // More rows than one statement may carry (2,000 a statement), in one transaction.
+    assert_eq!(seqs, 3..2503);
+    assert_eq!(append_audit(&t.db, 1).await, [2503]);
+    assert_eq!(verify(&t.db).await, VerifyReport { rows_checked: 2503, first_broken: None });
+    let mut c = t.db.read().await.unwrap();
+    let rows = audit::list(&mut c, &AuditFilter { limit: 3, ..Default::default() }).await.unwrap();
+    let detail = serde_json::from_str::<serde_json::Value>(&rows[1].detail).unwrap();
+    assert_eq!(detail, audit_entry(2499).detail, "rows keep their order");
+}
+
+/// Audited reads made at once are committed in groups, each reader answered only after its row is
+/// on record, and the chain stays whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_audited_reads_are_group_committed() {
+    let t = TestDb::new().await;
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let db = t.db.clone();
+            tokio::spawn(async move {
+                db.audit_read(audit_entry(i)).await.unwrap();
+                // Once answered, the row is readable by anyone.
+                let mut c = db.read().await.unwrap();
+                let rows = audit::list(&mut c, &AuditFilter { limit: 1000, ..Default::default() }).await.unwrap();
+                let mine = rows.iter().any(|r| {
+                    serde_json::from_str::<serde_json::Value>(&r.detail).is_ok_and(|d| d == audit_entry(i).detail)
+                });
+                assert!(mine, "row {i} not committed when its reader was answered");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(verify(&t.db).await, VerifyReport { rows_checked: 300, first_broken: None });
+}
