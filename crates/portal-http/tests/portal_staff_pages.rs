@@ -103,7 +103,9 @@ async fn status_pills_show_every_colour_with_words_in_the_list_and_the_chart() {
         let start = body.find(&format!(r#"href="/patients/{id}""#)).expect("the patient is listed");
         let tr = &body[start..start + body[start..].find("</tr>").expect("row end")];
         assert!(
-            tr.contains(&format!(r#"<span class="pill pill-{colour} portal-pill" data-portal-status="{colour}">{words}</span>"#)),
+            tr.contains(&format!(
+                r#"<span class="pill pill-{colour} portal-pill" data-portal-status="{colour}">{words}</span>"#
+            )),
             "{colour}: {tr}"
         );
         let chart = get(&w, Caller::FrontDesk, &format!("/patients/{id}")).await;
@@ -193,11 +195,18 @@ async fn inviting_a_contact_needs_the_phi_warning_ticked() {
     .await
     .expect("contact")
     .id;
+    let chart = get(&w, Caller::FrontDesk, &format!("/patients/{}", w.patient_a)).await.text();
     let tab = format!("/patients/{}/portal", w.patient_a);
+    assert!(chart.contains(&format!(r##"href="{tab}?contact={contact}#invite-contact""##)), "the Contacts tab invites");
     let page = get(&w, Caller::FrontDesk, &format!("{tab}?contact={contact}")).await.text();
     assert!(page.contains(&format!(r#"<option value="{contact}" selected>Gail Guard (Guardian)"#)));
-    assert!(page.contains("A portal invitation grants the recipient access to the patient&#39;s protected health information"));
-    let base = format!("to=contact&contact_id={contact}&scope_messages=on&scope_appointments=on&message=Please+fill+in");
+    assert!(
+        page.contains(
+            "A portal invitation grants the recipient access to the patient&#39;s protected health information"
+        )
+    );
+    let base =
+        format!("to=contact&contact_id={contact}&scope_messages=on&scope_appointments=on&message=Please+fill+in");
     let res = post(&w, Caller::FrontDesk, &format!("{tab}/invite"), &base).await;
     res.assert_status(422);
     let body = res.text();
@@ -206,9 +215,10 @@ async fn inviting_a_contact_needs_the_phi_warning_ticked() {
     assert!(body.contains(r#"id="contact-scope_messages" name="scope_messages" value="on" checked"#), "ticks kept");
     assert!(!body.contains(r#"id="contact-scope_billing" name="scope_billing" value="on" checked"#));
     assert!(body.contains("Please fill in</textarea>"), "the message is kept");
-    let sent = common::outbox_events(w.db()).await.into_iter().any(
-        |e| matches!(e, DomainEvent::AccountLinkIssued { ref to, .. } if to == "gail.guard@example.test"),
-    );
+    let sent = common::outbox_events(w.db())
+        .await
+        .into_iter()
+        .any(|e| matches!(e, DomainEvent::AccountLinkIssued { ref to, .. } if to == "gail.guard@example.test"));
     assert!(!sent, "nothing was sent without the warning");
     let res =
         post(&w, Caller::FrontDesk, &format!("{tab}/invite"), &format!("{base}&phi_warning_acknowledged=on")).await;
@@ -392,21 +402,27 @@ async fn a_bulk_run_over_fifty_patients_shows_progress_then_its_summary() {
     let p = get(&w, Caller::FrontDesk, &format!("{job}/progress")).await;
     p.assert_status(200);
     let p = p.json();
-    assert_eq!((p["status"].as_str(), p["processed"].as_i64(), p["sent"].as_i64()), (Some("finished"), Some(50), Some(40)));
+    assert_eq!(
+        (p["status"].as_str(), p["processed"].as_i64(), p["sent"].as_i64()),
+        (Some("finished"), Some(50), Some(40))
+    );
     common::last_link_to(w.db(), &email_of("Bulk01")).await;
     // Only the job's creator sees it.
     get(&w, Caller::PracticeManager, &job).await.assert_status(404);
     get(&w, Caller::PracticeManager, &format!("{job}/progress")).await.assert_problem(404);
     get(&w, Caller::FrontDesk, "/onboarding/jobs/not-a-job").await.assert_status(404);
     let body = get(&w, Caller::FrontDesk, "/onboarding?q=bulk").await.text();
-    assert!(body.contains(r#"data-portal-status="orange">Invited, not signed in</span> <span class="count">40</span>"#));
+    assert!(
+        body.contains(r#"data-portal-status="orange">Invited, not signed in</span> <span class="count">40</span>"#)
+    );
     // Selected rows: nothing ticked is refused with the reason; two ticked are enabled.
     let res = post(&w, Caller::FrontDesk, "/onboarding/bulk", "action=enable&q=bulk").await;
     res.assert_status(409);
     assert!(res.text().contains("Select at least one patient first"));
     let a = patient(&w, "Pick", true, false).await;
     let b = patient(&w, "Pock", true, false).await;
-    let res = post(&w, Caller::FrontDesk, "/onboarding/bulk", &format!("action=enable&patient_{a}=on&patient_{b}=on")).await;
+    let res =
+        post(&w, Caller::FrontDesk, "/onboarding/bulk", &format!("action=enable&patient_{a}=on&patient_{b}=on")).await;
     let job = redirected_to(&res);
     let body = wait_for_job(&w, Caller::FrontDesk, &job).await;
     assert!(body.contains(r#"<dd id="summary-enabled">2</dd>"#) && body.contains(r#"<dd id="summary-sent">0</dd>"#));

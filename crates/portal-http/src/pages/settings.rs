@@ -178,7 +178,8 @@ impl AutoEnableView {
 
 impl InstancePage {
     async fn build(state: &AppState, s: &SignedInStaff, settings: InstanceSettings) -> Result<Self, Response> {
-        let auto = portal_access::auto_enable_settings(state.db(), &s.actor).await.map_err(|e| problem_page(e.into()))?;
+        let auto =
+            portal_access::auto_enable_settings(state.db(), &s.actor).await.map_err(|e| problem_page(e.into()))?;
         let history = settings
             .history
             .iter()
