@@ -74,6 +74,26 @@ pub async fn portal_status(db: &Db, actor: &Actor, patient_id: &str) -> Result<P
     Ok(visible(&mut conn, actor, patient_id).await?.into())
 }
 
+/// The portal status of several patients at once (the patient list's status column): those the
+/// actor may see, keyed by id; ids of other locations, unknown or malformed are left out. Needs
+/// View Patients. Not audited on its own: it belongs to the search that listed the patients.
+pub async fn portal_statuses(
+    db: &Db,
+    actor: &Actor,
+    patient_ids: &[String],
+) -> Result<std::collections::HashMap<String, PortalStatusView>, PracticeError> {
+    actor.principal.require(Permission::ViewPatients)?;
+    let ids: Vec<String> =
+        patient_ids.iter().filter_map(|i| PatientId::parse(i).ok()).map(PatientId::into_string).collect();
+    let mut conn = db.read().await?;
+    Ok(store::patients(&mut conn, &ids)
+        .await?
+        .into_iter()
+        .filter(|p| actor.principal.may_access_location(&LocationId::from_trusted(p.location_id.clone())))
+        .map(|p| (p.id.clone(), PortalStatusView::of(&p.facts())))
+        .collect())
+}
+
 /// Sets "Patient's Access Level" (seed 002). Enabling needs an e-mail address and a ZIP code on
 /// file; the refusal names what is missing. Disabling takes effect on the next request of every
 /// portal user of this patient. Needs Edit Patients; audited; setting the same level again

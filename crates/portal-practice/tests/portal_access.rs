@@ -10,7 +10,8 @@ use portal_core::portal_access::{NotEnabledReason, PortalAccessLevel, PortalAcce
 use portal_core::staff::StaffRole;
 use portal_practice::PracticeError;
 use portal_practice::portal_access::{
-    AUTO_ENABLE_PORTAL, apply_auto_enable, auto_enable_settings, portal_status, set_access_level, set_auto_enable,
+    AUTO_ENABLE_PORTAL, apply_auto_enable, auto_enable_settings, portal_status, portal_statuses, set_access_level,
+    set_auto_enable,
 };
 use portal_store::Db;
 
@@ -155,4 +156,27 @@ async fn patients_added_by_staff_are_enabled_where_auto_enable_applies() {
     let rows = audit_of(&t.db, AuditAction::PortalAccessChanged).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(detail(&rows[0])["auto_enabled"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statuses_of_a_list_leave_out_what_the_actor_cannot_see() {
+    let t = test_db().await;
+    let loc = location(&t.db, "Main").await;
+    let other = location(&t.db, "Other").await;
+    let desk = staff_actor(&t.db, StaffRole::FrontDesk, &[&loc]).await;
+    let admin = staff_actor(&t.db, StaffRole::SuperAdmin, &[&loc]).await;
+    let red = patient(&t.db, &desk, &loc, Some("ann@example.org"), None).await;
+    let gray = patient(&t.db, &desk, &loc, Some("ann@example.org"), Some("02139")).await;
+    set_access_level(&t.db, &desk, &gray, PortalAccessLevel::CanAccess).await.unwrap();
+    let far = patient(&t.db, &admin, &other, Some("bo@example.org"), Some("02139")).await;
+    let ids = vec![red.clone(), gray.clone(), far.clone(), "../1".to_owned()];
+    let s = portal_statuses(&t.db, &desk, &ids).await.unwrap();
+    assert_eq!(s.len(), 2, "the other location's patient and the malformed id are left out");
+    assert_eq!(s[&red].colour, "red");
+    assert_eq!(s[&red].reasons, vec![NotEnabledReason::AccessNotEnabled, NotEnabledReason::NoZip]);
+    assert_eq!(s[&gray].colour, "gray");
+    assert_eq!(portal_statuses(&t.db, &admin, &ids).await.unwrap().len(), 3);
+    let billing_far = staff_actor(&t.db, StaffRole::Billing, &[&other]).await;
+    let s = portal_statuses(&t.db, &billing_far, &ids).await.unwrap();
+    assert_eq!(s.keys().collect::<Vec<_>>(), vec![&far], "View Patients of the other location: its patient only");
 }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::forms::{FormErrors, SelectOption, opt, when};
 use super::patients::status_label;
+use super::portal_staff::PortalBadge;
 use super::{Chrome, PageForm, PageQuery, error_page, problem_page, render_status};
 use crate::extract::{PageStaff, SignedInStaff};
 use crate::state::AppState;
@@ -30,20 +31,20 @@ pub fn router() -> Router<AppState> {
         .route("/patients/{id}/care-team/{staff_id}/remove", post(remove_member))
 }
 
-struct PatientView {
-    id: String,
-    first_name: String,
-    last_name: String,
-    record_number: String,
-    date_of_birth: String,
-    age: i32,
-    status: &'static str,
-    email: String,
-    phone: String,
-    address_line1: String,
-    city_line: String,
-    zip: String,
-    location: String,
+pub(super) struct PatientView {
+    pub(super) id: String,
+    pub(super) first_name: String,
+    pub(super) last_name: String,
+    pub(super) record_number: String,
+    pub(super) date_of_birth: String,
+    pub(super) age: i32,
+    pub(super) status: &'static str,
+    pub(super) email: String,
+    pub(super) phone: String,
+    pub(super) address_line1: String,
+    pub(super) city_line: String,
+    pub(super) zip: String,
+    pub(super) location: String,
 }
 
 struct ContactView {
@@ -93,6 +94,7 @@ struct MemberForm {
 struct ChartPage {
     chrome: Chrome,
     p: PatientView,
+    portal: PortalBadge,
     contacts: Vec<ContactView>,
     care_team: Vec<MemberView>,
     may_edit: bool,
@@ -136,29 +138,14 @@ async fn eligible_staff(state: &AppState, f: &Facesheet, selected: &str) -> Vec<
 }
 
 impl ChartPage {
-    async fn build(state: &AppState, s: &SignedInStaff, f: Facesheet) -> Self {
-        let today = time::OffsetDateTime::now_utc().date();
-        let p = &f.patient;
-        let city_line = [p.city.as_deref(), p.state.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(", ");
+    async fn build(state: &AppState, s: &SignedInStaff, f: Facesheet) -> Result<Self, Response> {
         let may_manage_team = s.staff.has(Permission::ManageCareTeams);
         let staff_options = if may_manage_team { eligible_staff(state, &f, "").await } else { vec![] };
-        Self {
+        let portal = PortalBadge::load(state, s, &f.patient.id).await?;
+        Ok(Self {
             chrome: Chrome::for_staff(state, s, "/patients").await,
-            p: PatientView {
-                id: p.id.clone(),
-                first_name: p.first_name.clone(),
-                last_name: p.last_name.clone(),
-                record_number: p.record_number.clone(),
-                date_of_birth: p.date_of_birth.to_string(),
-                age: DateOfBirth::from_trusted(p.date_of_birth).age_on(today),
-                status: status_label(&p.status),
-                email: p.email.clone().unwrap_or_default(),
-                phone: p.phone.clone().unwrap_or_default(),
-                address_line1: p.address_line1.clone().unwrap_or_default(),
-                city_line,
-                zip: p.zip.clone().unwrap_or_default(),
-                location: f.location_name.clone(),
-            },
+            p: patient_view(&f),
+            portal,
             contacts: f
                 .contacts
                 .iter()
@@ -193,7 +180,29 @@ impl ChartPage {
             member_errors: FormErrors::none(),
             staff_options,
             notice: Notice::default(),
-        }
+        })
+    }
+}
+
+/// The chart header's facts about the patient (shared by every tab of the chart).
+pub(super) fn patient_view(f: &Facesheet) -> PatientView {
+    let today = time::OffsetDateTime::now_utc().date();
+    let p = &f.patient;
+    let city_line = [p.city.as_deref(), p.state.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(", ");
+    PatientView {
+        id: p.id.clone(),
+        first_name: p.first_name.clone(),
+        last_name: p.last_name.clone(),
+        record_number: p.record_number.clone(),
+        date_of_birth: p.date_of_birth.to_string(),
+        age: DateOfBirth::from_trusted(p.date_of_birth).age_on(today),
+        status: status_label(&p.status),
+        email: p.email.clone().unwrap_or_default(),
+        phone: p.phone.clone().unwrap_or_default(),
+        address_line1: p.address_line1.clone().unwrap_or_default(),
+        city_line,
+        zip: p.zip.clone().unwrap_or_default(),
+        location: f.location_name.clone(),
     }
 }
 
@@ -201,7 +210,7 @@ fn kind_options(selected: &str) -> Vec<SelectOption> {
     ContactKind::ALL.into_iter().map(|k| SelectOption::new(k.as_str(), k.label(), selected)).collect()
 }
 
-async fn load(state: &AppState, s: &SignedInStaff, id: &str) -> Result<Facesheet, Response> {
+pub(super) async fn load(state: &AppState, s: &SignedInStaff, id: &str) -> Result<Facesheet, Response> {
     patients::facesheet(state.db(), &s.actor, id).await.map_err(|e| problem_page(e.into()))
 }
 
@@ -213,7 +222,10 @@ async fn chart(
 ) -> Response {
     match load(&state, &s, &id).await {
         Ok(f) => {
-            let mut page = ChartPage::build(&state, &s, f).await;
+            let mut page = match ChartPage::build(&state, &s, f).await {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
             page.notice = notice;
             render_status(StatusCode::OK, &page)
         }
@@ -251,7 +263,10 @@ async fn add_contact(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let mut page = ChartPage::build(&state, &s, f).await;
+    let mut page = match ChartPage::build(&state, &s, f).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     page.kinds = kind_options(&form.kind);
     page.contact_form = form;
     page.contact_errors = errors;
@@ -292,7 +307,10 @@ async fn add_member(
         Err(r) => return r,
     };
     let staff_options = eligible_staff(&state, &f, form.staff_id.trim()).await;
-    let mut page = ChartPage::build(&state, &s, f).await;
+    let mut page = match ChartPage::build(&state, &s, f).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     page.staff_options = staff_options;
     page.member_form = form;
     page.member_errors = errors;

@@ -81,6 +81,11 @@ impl Chrome {
         if s.has(Permission::ViewPatients) {
             nav.push(NavItem { href: "/patients", label: "Patients", current: false });
         }
+        // Seed 004's tool enables and invites: for those who may edit patients (the list
+        // itself opens with View Patients, read-only).
+        if s.has(Permission::EditPatients) {
+            nav.push(NavItem { href: "/onboarding", label: "Onboarding", current: false });
+        }
         if s.has(Permission::ManageUsers) {
             nav.push(NavItem { href: "/users", label: "Manage Users", current: false });
         }

@@ -12,10 +12,12 @@ use portal_core::patient::PatientStatus;
 use portal_core::staff::Permission;
 use portal_practice::PracticeError;
 use portal_practice::patients::{self, PatientInput, SearchInput};
+use portal_practice::portal_access;
 use portal_store::patients::PatientRow;
 use serde::Deserialize;
 
 use super::forms::{FormErrors, SelectOption, opt, query};
+use super::portal_staff::PortalBadge;
 use super::{Chrome, PageForm, PageQuery, problem_page, render_status};
 use crate::extract::{PageStaff, SignedInStaff};
 use crate::state::AppState;
@@ -65,6 +67,8 @@ struct ListRow {
     date_of_birth: String,
     location: String,
     status: &'static str,
+    /// `None` only if the status could not be read for this row.
+    portal: Option<PortalBadge>,
 }
 
 #[derive(Template)]
@@ -104,6 +108,12 @@ async fn list_page(
         Err(PracticeError::Invalid(f)) => (None, FormErrors::from_fields(f)),
         Err(e) => return problem_page(e.into()),
     };
+    let ids: Vec<String> =
+        result.as_ref().map(|r| r.patients.iter().map(|p| p.id.clone()).collect()).unwrap_or_default();
+    let portal = match portal_access::portal_statuses(state.db(), &s.actor, &ids).await {
+        Ok(p) => p,
+        Err(e) => return problem_page(e.into()),
+    };
     let rows: Vec<ListRow> = result
         .as_ref()
         .map(|r| {
@@ -121,6 +131,7 @@ async fn list_page(
                         .map(|(_, n)| n.clone())
                         .unwrap_or_default(),
                     status: status_label(&p.status),
+                    portal: portal.get(&p.id).map(PortalBadge::of),
                 })
                 .collect()
         })

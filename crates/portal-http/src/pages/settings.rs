@@ -10,10 +10,11 @@ use axum::routing::{get, post};
 use portal_core::org::dollars;
 use portal_core::staff::Permission;
 use portal_practice::PracticeError;
+use portal_practice::portal_access::{self, AutoEnableSettings};
 use portal_practice::settings::{self, InstanceSettings};
 use serde::Deserialize;
 
-use super::forms::{FormErrors, when, when_iso};
+use super::forms::{FormErrors, SelectOption, when, when_iso};
 use super::{Chrome, PageForm, PageQuery, error_page, problem_page, render_status};
 use crate::extract::{PageStaff, SignedInStaff};
 use crate::state::AppState;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings", get(settings_home))
         .route("/settings/instance", get(instance_page))
         .route("/settings/instance/use-portal", post(set_use_portal))
+        .route("/settings/instance/auto-enable", post(set_auto_enable))
 }
 
 /// Which settings tabs the user may open, and which one is shown.
@@ -89,10 +91,95 @@ struct InstancePage {
     acknowledge_checked: bool,
     saved: bool,
     unchanged: bool,
+    auto_saved: bool,
+    auto: AutoEnableView,
+    auto_errors: FormErrors,
+}
+
+/// The auto-enable setting (seed 002: "Should the patient be able to activate portal without
+/// further confirmation"): the instance's value, each location's override and what applies.
+struct AutoEnableView {
+    instance: bool,
+    locations: Vec<AutoEnableLocation>,
+    history: Vec<AutoEnableChange>,
+}
+
+struct AutoEnableLocation {
+    id: String,
+    name: String,
+    options: Vec<SelectOption>,
+    effective: bool,
+}
+
+struct AutoEnableChange {
+    when: String,
+    when_iso: String,
+    who: String,
+    /// The location's name, empty for the instance setting.
+    location: String,
+    from: String,
+    to: String,
+}
+
+/// A stored auto-enable value as `(location id, value)`: `true`, `false` or `instance`.
+fn split_auto_value(v: &str) -> (Option<&str>, &str) {
+    match v.split_once('=') {
+        Some((loc, val)) => (Some(loc), val),
+        None => (None, v),
+    }
+}
+
+impl AutoEnableView {
+    fn of(a: AutoEnableSettings) -> Self {
+        let names: std::collections::HashMap<String, String> =
+            a.locations.iter().map(|l| (l.location_id.clone(), l.name.clone())).collect();
+        let history = a
+            .history
+            .iter()
+            .map(|h| {
+                let (loc, from) = split_auto_value(&h.old_value);
+                let (_, to) = split_auto_value(&h.new_value);
+                AutoEnableChange {
+                    when: when(h.changed_at),
+                    when_iso: when_iso(h.changed_at),
+                    who: h.changed_by_name.clone(),
+                    location: loc.map(|l| names.get(l).cloned().unwrap_or_default()).unwrap_or_default(),
+                    from: from.to_owned(),
+                    to: to.to_owned(),
+                }
+            })
+            .collect();
+        Self {
+            instance: a.instance,
+            locations: a
+                .locations
+                .into_iter()
+                .map(|l| {
+                    let current = match l.override_value {
+                        None => "instance",
+                        Some(true) => "on",
+                        Some(false) => "off",
+                    };
+                    AutoEnableLocation {
+                        options: [("instance", "Follow the instance setting"), ("on", "On"), ("off", "Off")]
+                            .into_iter()
+                            .map(|(v, label)| SelectOption::new(v, label, current))
+                            .collect(),
+                        id: l.location_id,
+                        name: l.name,
+                        effective: l.effective,
+                    }
+                })
+                .collect(),
+            history,
+        }
+    }
 }
 
 impl InstancePage {
-    async fn build(state: &AppState, s: &SignedInStaff, settings: InstanceSettings) -> Self {
+    async fn build(state: &AppState, s: &SignedInStaff, settings: InstanceSettings) -> Result<Self, Response> {
+        let auto =
+            portal_access::auto_enable_settings(state.db(), &s.actor).await.map_err(|e| problem_page(e.into()))?;
         let history = settings
             .history
             .iter()
@@ -108,7 +195,7 @@ impl InstancePage {
                 ip: h.ip.clone().unwrap_or_default(),
             })
             .collect();
-        Self {
+        Ok(Self {
             chrome: Chrome::for_staff(state, s, "/settings").await,
             tabs: SettingsTabs::for_staff(s, "instance"),
             use_portal: settings.use_portal,
@@ -121,12 +208,16 @@ impl InstancePage {
             acknowledge_checked: false,
             saved: false,
             unchanged: false,
-        }
+            auto_saved: false,
+            auto: AutoEnableView::of(auto),
+            auto_errors: FormErrors::none(),
+        })
     }
 }
 
 #[derive(Deserialize)]
 struct InstanceQuery {
+    auto_saved: Option<String>,
     saved: Option<String>,
     unchanged: Option<String>,
 }
@@ -138,9 +229,13 @@ async fn instance_page(
 ) -> Response {
     match settings::instance_settings(state.db(), &s.actor).await {
         Ok(current) => {
-            let mut page = InstancePage::build(&state, &s, current).await;
+            let mut page = match InstancePage::build(&state, &s, current).await {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
             page.saved = q.saved.is_some();
             page.unchanged = q.unchanged.is_some();
+            page.auto_saved = q.auto_saved.is_some();
             render_status(StatusCode::OK, &page)
         }
         Err(e) => problem_page(e.into()),
@@ -181,9 +276,55 @@ async fn set_use_portal(
             Err(e) => return problem_page(e.into()),
         }
     }
-    let mut page = InstancePage::build(&state, &s, current).await;
+    let mut page = match InstancePage::build(&state, &s, current).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     page.errors = errors;
     page.enabled_checked = on;
     page.acknowledge_checked = acknowledged;
+    render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+#[derive(Deserialize)]
+struct AutoEnableForm {
+    /// Absent for the instance's setting.
+    #[serde(default)]
+    location_id: Option<String>,
+    /// The instance's checkbox.
+    #[serde(default)]
+    auto_enable: Option<String>,
+    /// A location's choice: `instance`, `on` or `off`.
+    #[serde(default)]
+    value: Option<String>,
+}
+
+async fn set_auto_enable(
+    State(state): State<AppState>,
+    PageStaff(s): PageStaff,
+    PageForm(form): PageForm<AutoEnableForm>,
+) -> Response {
+    let location = form.location_id.as_deref().map(str::trim).filter(|l| !l.is_empty());
+    let value = match (location, form.value.as_deref().map(str::trim)) {
+        (None, _) => Some(form.auto_enable.as_deref().is_some_and(|v| !v.is_empty())),
+        (Some(_), Some("instance")) => None,
+        (Some(_), Some("on")) => Some(true),
+        (Some(_), Some("off")) => Some(false),
+        (Some(_), _) => return error_page(StatusCode::BAD_REQUEST, super::UNREADABLE_FORM),
+    };
+    let errors = match portal_access::set_auto_enable(state.db(), &s.actor, location, value).await {
+        Ok(_) => return Redirect::to("/settings/instance?auto_saved=1#auto-enable").into_response(),
+        Err(PracticeError::Invalid(f)) => FormErrors::from_fields(f),
+        Err(e) => return problem_page(e.into()),
+    };
+    let current = match settings::instance_settings(state.db(), &s.actor).await {
+        Ok(c) => c,
+        Err(e) => return problem_page(e.into()),
+    };
+    let mut page = match InstancePage::build(&state, &s, current).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    page.auto_errors = errors;
     render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
