@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 const FILES: &[(&str, &str, &[u8])] = &[
     ("portal.css", "text/css; charset=utf-8", include_bytes!("../static/portal.css")),
     ("portal.js", "text/javascript; charset=utf-8", include_bytes!("../static/portal.js")),
+    ("portal-user.css", "text/css; charset=utf-8", include_bytes!("../static/portal-user.css")),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {
