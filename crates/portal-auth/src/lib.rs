@@ -9,6 +9,7 @@ pub mod onboarding;
 pub mod password;
 pub mod portal_error;
 pub mod portal_grants;
+pub mod portal_home;
 pub mod portal_links;
 pub mod portal_sessions;
 pub mod registration;

@@ -351,3 +351,100 @@ pub async fn my_patients(db: &Db, principal: &PortalPrincipal) -> Result<Vec<Por
         })
         .collect())
 }
+
+/// The opaque id under which a session is listed and ended: a SHA-256 of a fixed label and the
+/// stored token hash, 128 bits of it in hex. It is neither the token nor a part of its stored
+/// hash (nothing about either can be learned from it), and it is only ever looked up among the
+/// caller's own sessions, so another account's id opens nothing.
+pub fn portal_session_id(token_hash: &str) -> String {
+    let digest = tokens::hash_token(&format!("portal-session-id:{token_hash}"));
+    digest[..32].to_owned()
+}
+
+/// One of the signed-in user's sessions, as the account page lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortalSessionView {
+    pub id: String,
+    pub created_at: PrimitiveDateTime,
+    pub last_seen_at: PrimitiveDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session making this request.
+    pub current: bool,
+}
+
+/// The live sessions of the signed-in user's account, newest first (expired ones are left out
+/// even before the purge removes them).
+pub async fn my_sessions(
+    db: &Db,
+    policy: &PortalSessionPolicy,
+    session: &PortalSession,
+) -> Result<Vec<PortalSessionView>, PortalError> {
+    let mut conn = db.read().await?;
+    let rows = store::list_for_user(&mut conn, PORTAL, session.principal.account_id.as_str()).await?;
+    let now = now_utc();
+    Ok(rows
+        .into_iter()
+        .filter(|s| s.absolute_expires_at > now && s.last_seen_at + policy.idle > now)
+        .map(|s| PortalSessionView {
+            id: portal_session_id(&s.token_hash),
+            current: s.token_hash == session.token_hash,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        })
+        .collect())
+}
+
+/// Ends one of the signed-in user's own sessions, named by its [`portal_session_id`]. An id
+/// that names none of the account's sessions answers `NotFound`, whoever it belongs to. Ending
+/// the current session is signing out. Audited.
+pub async fn end_my_session(
+    db: &Db,
+    session: &PortalSession,
+    session_id: &str,
+    ip: Option<String>,
+) -> Result<(), PortalError> {
+    let id = session.principal.account_id.to_string();
+    let name = session.principal.username.to_string();
+    let wanted = session_id.trim().to_ascii_lowercase();
+    db.write(move |tx| {
+        Box::pin(async move {
+            let rows = store::list_for_user(tx, PORTAL, &id).await?;
+            let Some(row) = rows.into_iter().find(|s| portal_session_id(&s.token_hash) == wanted) else {
+                return Err(AccessError::NotFound.into());
+            };
+            store::delete(tx, &row.token_hash).await?;
+            audit::append(
+                tx,
+                &portal_user_entry(&id, Some(&name), ip, AuditAction::SignOut)
+                    .detail(json!({ "kind": PORTAL, "ended_by": "account_page" })),
+            )
+            .await?;
+            Ok::<_, PortalError>(())
+        })
+    })
+    .await
+}
+
+/// "Sign out everywhere else": ends every session of the account but the current one. Audited;
+/// returns how many ended.
+pub async fn end_my_other_sessions(db: &Db, session: &PortalSession, ip: Option<String>) -> Result<usize, PortalError> {
+    let id = session.principal.account_id.to_string();
+    let name = session.principal.username.to_string();
+    let keep = session.token_hash.clone();
+    db.write(move |tx| {
+        Box::pin(async move {
+            let ended = store::delete_for_user(tx, PORTAL, &id, Some(&keep)).await?;
+            audit::append(
+                tx,
+                &portal_user_entry(&id, Some(&name), ip, AuditAction::SignOut)
+                    .detail(json!({ "kind": PORTAL, "other_sessions_ended": ended })),
+            )
+            .await?;
+            Ok::<_, PortalError>(ended)
+        })
+    })
+    .await
+}

@@ -53,12 +53,22 @@ pub fn build(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                // The path is logged without its query string, which could hold a searched name.
-                tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                // The path is logged without its query string, which could hold a searched name,
+                // and without the tokens of e-mailed links (SECURITY.md: tokens never in logs).
+                let path = loggable_path(req.uri().path());
+                tracing::info_span!("request", id = %id, method = %req.method(), path = %path)
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)
+}
+
+/// The path with every segment that could be a token (long hexadecimal) replaced by `{token}`.
+pub fn loggable_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.len() >= 32 && seg.bytes().all(|b| b.is_ascii_hexdigit()) { "{token}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The OpenAPI document of every API route (also served at `/api/v1/openapi.json`).
@@ -158,4 +168,14 @@ pub fn spawn_upkeep(state: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_in_paths_are_not_logged() {
+        let token = "ab".repeat(32);
+        assert_eq!(super::loggable_path(&format!("/portal/set-password/{token}")), "/portal/set-password/{token}");
+        assert_eq!(super::loggable_path("/api/v1/patients/3f2a"), "/api/v1/patients/3f2a");
+    }
 }

@@ -8,6 +8,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("portal.css", "text/css; charset=utf-8", include_bytes!("../static/portal.css")),
     ("portal.js", "text/javascript; charset=utf-8", include_bytes!("../static/portal.js")),
     ("onboarding.js", "text/javascript; charset=utf-8", include_bytes!("../static/onboarding.js")),
+    ("portal-user.css", "text/css; charset=utf-8", include_bytes!("../static/portal-user.css")),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

@@ -159,8 +159,43 @@ fn table() -> Vec<Row> {
         DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Malformed ""   => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
         DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithMissingChild "" => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
 
+        // --- The portal users' own API (h1). Signed-in routes take portal sessions only (staff
+        // tokens: 401); a patient without a grant answers 404 like a missing one. Public routes
+        // (sign-in, registration, reset, links) answer every caller alike; unusable links 410.
+        POST   "/api/v1/portal/sessions"                         None   ""      => [201, 201, 201, 201, 201, 201, 201, 201, 201, 201];
+        GET    "/api/v1/portal/me"                               None   ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 200];
+        GET    "/api/v1/portal/patients/{id}"                    Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 404];
+        GET    "/api/v1/portal/patients/{id}"                    Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 200];
+        GET    "/api/v1/portal/patients/{id}"                    Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/patients/{id}"                    Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        PUT    "/api/v1/portal/me/password"                      None   ""      => [401, 401, 401, 401, 401, 401, 401, 401, 204, 204];
+        POST   "/api/v1/portal/me/email"                         None   ""      => [401, 401, 401, 401, 401, 401, 401, 401, 202, 202];
+        GET    "/api/v1/portal/me/sessions"                      None   ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 200];
+        DELETE "/api/v1/portal/me/sessions/{id}"                 Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 204, 404];
+        DELETE "/api/v1/portal/me/sessions/{id}"                 Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 204];
+        DELETE "/api/v1/portal/me/sessions/{id}"                 Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        DELETE "/api/v1/portal/me/sessions/{id}"                 Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        POST   "/api/v1/portal/registrations"                    None   ""      => [202, 202, 202, 202, 202, 202, 202, 202, 202, 202];
+        POST   "/api/v1/portal/password-resets"                  None   ""      => [202, 202, 202, 202, 202, 202, 202, 202, 202, 202];
+        GET    "/api/v1/portal/links/{token}"                    Own    ""      => [200, 200, 200, 200, 200, 200, 200, 200, 200, 200];
+        GET    "/api/v1/portal/links/{token}"                    Foreign ""     => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
+        GET    "/api/v1/portal/links/{token}"                    Missing ""     => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
+        GET    "/api/v1/portal/links/{token}"                    Malformed ""   => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
+        POST   "/api/v1/portal/links/{token}"                    Own    ""      => [200, 200, 200, 200, 200, 200, 200, 200, 200, 200];
+        POST   "/api/v1/portal/links/{token}"                    Foreign ""     => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
+        POST   "/api/v1/portal/links/{token}"                    Missing ""     => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
+        POST   "/api/v1/portal/links/{token}"                    Malformed ""   => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
+        POST   "/api/v1/portal/email-confirmations/{token}"      Own    ""      => [200, 200, 200, 200, 200, 200, 200, 200, 200, 200];
+        POST   "/api/v1/portal/email-confirmations/{token}"      Foreign ""     => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
+        POST   "/api/v1/portal/email-confirmations/{token}"      Missing ""     => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
+        POST   "/api/v1/portal/email-confirmations/{token}"      Malformed ""   => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
+        // --- end of the portal users' own API (h1); its sign-out row is next to last.
+
         // The audit log: View Audit Log (Super Admin).
         GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+
+        // Next to last, since it ends the portal callers' sessions (h1).
+        DELETE "/api/v1/portal/sessions/current"                 None   ""      => [401, 401, 401, 401, 401, 401, 401, 401, 204, 204];
 
         // Last, since it ends the callers' sessions.
         DELETE "/api/v1/staff/sessions/current"                  None   ""      => [401, 204, 204, 204, 204, 204, 204, 204, 401, 401];

@@ -498,6 +498,23 @@ pub async fn tokens_of_patient(conn: &mut DbConn, patient_id: &str) -> Result<Ve
         .await)?)
 }
 
+/// Links of `account_id` that concern `patient_id`, newest first, used or not: where the portal
+/// finds the message staff attached to an invitation (kept with the link, never e-mailed).
+pub async fn tokens_of_account_for_patient(
+    conn: &mut DbConn,
+    account_id: &str,
+    patient_id: &str,
+) -> Result<Vec<TokenRow>, StoreError> {
+    Ok(on_backend!(conn, |c| account_tokens::table
+        .filter(account_tokens::account_id.eq(account_id))
+        .filter(account_tokens::patient_id.eq(patient_id))
+        .order(account_tokens::created_at.desc())
+        .limit(50)
+        .select(TokenRow::as_select())
+        .load(c)
+        .await)?)
+}
+
 /// Ends the unused links of `account_id` that concern `patient_id` (a revoked grant's pending
 /// invitation).
 pub async fn supersede_links_for_grant(

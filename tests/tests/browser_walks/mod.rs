@@ -278,7 +278,10 @@ async fn bulk_invitation_of_a_thousand_from_the_onboarding_tool() {
     let app = start_app_with_mail().await;
     let mut csv = String::from("first_name,last_name,date_of_birth,email,zip,location\n");
     for i in 0..1000 {
-        csv.push_str(&format!("Bo{i},Bulkwalk,1970-01-{:02},bo{i}@bulk.example,62701,Main Street Clinic\n", 1 + i % 28));
+        csv.push_str(&format!(
+            "Bo{i},Bulkwalk,1970-01-{:02},bo{i}@bulk.example,62701,Main Street Clinic\n",
+            1 + i % 28
+        ));
     }
     let report = portal_practice::import::import_patients_csv(&app.db.db, &Actor::system(), csv.as_bytes())
         .await

@@ -883,11 +883,184 @@ impl World {
                 p("staff_id", member);
                 if method == "PUT" { Some(Payload::json(json!({ "team_role": "Care coordinator" }))) } else { None }
             }
+            // --- The portal users' own API (h1): calls that use something up make it afresh. ---
+            ("POST", "/api/v1/portal/sessions") => {
+                self.reset_portal_passwords().await;
+                Some(Payload::json(json!({ "username": "bob.brooks", "password": PASSWORD })))
+            }
+            ("DELETE", "/api/v1/portal/sessions/current")
+            | ("GET", "/api/v1/portal/me")
+            | ("GET", "/api/v1/portal/me/sessions") => None,
+            ("GET", "/api/v1/portal/patients/{id}") => {
+                p("id", self.patient(rec));
+                None
+            }
+            ("PUT", "/api/v1/portal/me/password") => {
+                self.reset_portal_passwords().await;
+                Some(Payload::json(
+                    json!({ "current_password": PASSWORD, "new_password": "another long passphrase of mine" }),
+                ))
+            }
+            ("POST", "/api/v1/portal/me/email") => {
+                self.reset_portal_passwords().await;
+                let to = format!("changed-{}@example.test", self.unique());
+                Some(Payload::json(json!({ "password": PASSWORD, "new_email": to })))
+            }
+            ("DELETE", "/api/v1/portal/me/sessions/{id}") => {
+                let id = match rec {
+                    Rec::Own => self.extra_portal_session(Caller::PortalA).await,
+                    Rec::Foreign => self.extra_portal_session(Caller::PortalB).await,
+                    Rec::Missing => portal_auth::tokens::new_token().1[..32].to_owned(),
+                    _ => "not-an-id".into(),
+                };
+                p("id", id);
+                None
+            }
+            ("POST", "/api/v1/portal/registrations") => Some(Payload::json(json!({
+                "email": "nobody@example.test", "last_name": "Nobody", "date_of_birth": "1980-01-01", "zip": "62701"
+            }))),
+            ("POST", "/api/v1/portal/password-resets") => {
+                Some(Payload::json(json!({ "kind": "account", "username": "nobody", "email": "nobody@example.test" })))
+            }
+            ("GET", "/api/v1/portal/links/{token}") | ("POST", "/api/v1/portal/links/{token}") => {
+                let token = match rec {
+                    Rec::Own => self.fresh_invitation_link().await.1,
+                    Rec::Foreign => self.expired(self.fresh_invitation_link().await.1).await,
+                    Rec::Missing => portal_auth::tokens::new_token().0,
+                    _ => "not-a-token".into(),
+                };
+                p("token", token);
+                let username = format!("designated{}", self.unique());
+                if method == "POST" {
+                    Some(Payload::json(json!({ "username": username, "password": PASSWORD })))
+                } else {
+                    None
+                }
+            }
+            ("POST", "/api/v1/portal/email-confirmations/{token}") => {
+                let token = match rec {
+                    Rec::Own => self.fresh_email_change_link().await,
+                    Rec::Foreign => self.expired(self.fresh_email_change_link().await).await,
+                    Rec::Missing => portal_auth::tokens::new_token().0,
+                    _ => "not-a-token".into(),
+                };
+                p("token", token);
+                None
+            }
+            // --- end of the portal users' own API (h1) ---
             ("GET", "/api/v1/audit-events") => None,
             _ => panic!("no request known for {method} {template}: add it to World::call and to the tables"),
         };
         Call { method: method.parse().expect("method"), template: template.to_owned(), params, body }
     }
+
+    // --- Fixtures of the portal users' own API (h1) ---
+
+    /// Gives the two portal callers the fixture password again (a row may have changed it).
+    pub async fn reset_portal_passwords(&self) {
+        let ids = [self.id(Caller::PortalA), self.id(Caller::PortalB)];
+        // Both kinds of account use the same argon2id hasher: a staff user's hash of PASSWORD
+        // fits. Ids and e-mail are fixtures, safe in the test's SQL text.
+        self.app
+            .exec_sql(&format!(
+                "UPDATE portal_accounts SET password_hash = (SELECT password_hash FROM staff_users WHERE email = 'super@example.test'), must_change_password = false WHERE id IN ('{}', '{}')",
+                ids[0], ids[1]
+            ))
+            .await;
+    }
+
+    /// A second live session of a portal caller's account; its listed (opaque) id.
+    pub async fn extra_portal_session(&self, caller: Caller) -> String {
+        let (_, hash) = portal_auth::tokens::new_token();
+        let now = portal_core::time_util::now_utc();
+        let row = portal_store::sessions::SessionRow {
+            token_hash: hash.clone(),
+            user_kind: "portal".into(),
+            user_id: self.id(caller).to_owned(),
+            created_at: now,
+            last_seen_at: now,
+            absolute_expires_at: now + time::Duration::hours(12),
+            ip: Some("10.9.9.9".into()),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0".into()),
+        };
+        self.db()
+            .write(move |tx| Box::pin(async move { portal_store::sessions::insert(tx, &row).await }))
+            .await
+            .expect("a portal session");
+        portal_auth::portal_sessions::portal_session_id(&hash)
+    }
+
+    /// Invites a new designated user to patient A: (their address, the raw invitation token).
+    pub async fn fresh_invitation_link(&self) -> (String, String) {
+        let email = format!("designated-{}@example.test", self.unique());
+        portal_auth::invitations::invite(
+            self.db(),
+            &Actor::system(),
+            &self.patient_a,
+            portal_auth::invitations::InviteInput {
+                to: portal_auth::invitations::InviteTo::Designated {
+                    name: "Dana Designated".into(),
+                    email: email.clone(),
+                },
+                relation: None,
+                scopes: None,
+                ends_on: None,
+                message: None,
+                intake_form_ids: vec![],
+                phi_warning_acknowledged: true,
+            },
+        )
+        .await
+        .expect("invite a designated user");
+        let token = last_link_to(self.db(), &email).await;
+        (email, token)
+    }
+
+    /// A pending e-mail change of a new designated user's account: the raw confirmation token
+    /// (written as `request_email_change` writes it, without the password check it needs).
+    pub async fn fresh_email_change_link(&self) -> String {
+        let (email, _) = self.fresh_invitation_link().await;
+        let mut conn = self.db().read().await.expect("read");
+        let account = portal_store::portal_accounts::accounts_by_email(&mut conn, &email)
+            .await
+            .expect("accounts")
+            .pop()
+            .expect("the invited account");
+        drop(conn);
+        let (raw, hash) = portal_auth::tokens::new_token();
+        let now = portal_core::time_util::now_utc();
+        let new_email = format!("moved-{}@example.test", self.unique());
+        let row = portal_store::portal_accounts::TokenRow {
+            token_hash: hash,
+            purpose: "email_change".into(),
+            account_id: Some(account.id),
+            patient_id: None,
+            email: new_email.clone(),
+            data: json!({ "new_email": new_email }).to_string(),
+            created_by: None,
+            created_at: now,
+            expires_at: now + time::Duration::hours(24),
+            used_at: None,
+        };
+        self.db()
+            .write(move |tx| Box::pin(async move { portal_store::portal_accounts::insert_tokens(tx, &[row]).await }))
+            .await
+            .expect("an e-mail change link");
+        raw
+    }
+
+    /// The same link, expired.
+    pub async fn expired(&self, raw_token: String) -> String {
+        let hash = portal_auth::tokens::hash_token(&raw_token);
+        self.app
+            .exec_sql(&format!(
+                "UPDATE account_tokens SET expires_at = '2000-01-01 00:00:00' WHERE token_hash = '{hash}'"
+            ))
+            .await;
+        raw_token
+    }
+
+    // --- end of the fixtures of the portal users' own API (h1) ---
 
     fn staff_target(&self, rec: Rec) -> String {
         match rec {
@@ -963,5 +1136,109 @@ impl Call {
             Some(Payload::Json(v)) => req.json(v),
             Some(Payload::Raw { content_type, bytes }) => req.raw(*content_type, bytes.clone()),
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The portal users' pages and API (h1): an enabled patient, form bodies, a browser with cookies
+// ---------------------------------------------------------------------------------------------
+
+/// A patient of location A with an e-mail address (`first.last@example.test`), ZIP code 62701
+/// and portal access enabled: one who can register or be invited.
+pub async fn enabled_patient(world: &World, first: &str, last: &str, dob: &str) -> (String, String) {
+    let id = create_patient(world.db(), first, last, dob, &world.location_a).await;
+    world.app.exec_sql(&format!("UPDATE patients SET zip = '62701' WHERE id = '{id}'")).await;
+    let pid = id.clone();
+    world
+        .db()
+        .write(move |tx| Box::pin(async move { portal_store::portal_access::set_portal_access(tx, &pid, true).await }))
+        .await
+        .expect("enable access");
+    (id, format!("{}.{}@example.test", first.to_lowercase(), last.to_lowercase()))
+}
+
+/// `application/x-www-form-urlencoded` text of `pairs`.
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", portal_http::extract::urlencode(k), portal_http::extract::urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A browser without JavaScript: keeps the portal cookie it is given and sends it back.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub cookie: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self { app, cookie: None, ip: None }
+    }
+
+    /// A browser already holding a portal session token.
+    pub fn with_session(app: &'a TestApp, token: &str) -> Self {
+        Self { app, cookie: Some(format!("portal_user_session={token}")), ip: None }
+    }
+
+    /// Every request from one address (for the per-address limits).
+    pub fn at_ip(mut self, ip: &str) -> Self {
+        self.ip = Some(ip.to_owned());
+        self
+    }
+
+    async fn send(&mut self, mut req: TestRequest) -> TestResponse {
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(ip) = &self.ip {
+            req = req.peer(ip);
+        }
+        let res = self.app.send(req).await;
+        for v in res.headers.get_all(header::SET_COOKIE) {
+            let v = v.to_str().unwrap_or_default();
+            let pair = v.split(';').next().unwrap_or_default().trim();
+            if let Some((name, value)) = pair.split_once('=')
+                && name.ends_with("portal_user_session")
+            {
+                self.cookie = if value.is_empty() { None } else { Some(pair.to_owned()) };
+            }
+        }
+        res
+    }
+
+    pub async fn get(&mut self, uri: &str) -> TestResponse {
+        self.send(TestRequest::get(uri)).await
+    }
+
+    pub async fn post(&mut self, uri: &str, pairs: &[(&str, &str)]) -> TestResponse {
+        self.send(TestRequest::post(uri).raw(Some("application/x-www-form-urlencoded"), form_body(pairs))).await
+    }
+
+    /// The session token in the cookie, for API calls on the same session.
+    pub fn token(&self) -> Option<String> {
+        self.cookie.as_ref().and_then(|c| c.split_once('=')).map(|(_, v)| v.to_owned())
+    }
+
+    pub async fn sign_in(&mut self, username: &str, password: &str) -> TestResponse {
+        self.post("/portal/sign-in", &[("username", username), ("password", password), ("next", "/portal")]).await
+    }
+}
+
+impl TestResponse {
+    /// The `Location` of a redirect.
+    #[track_caller]
+    pub fn location(&self) -> String {
+        assert!(
+            self.status.is_redirection(),
+            "{} {}: not a redirect: {} {}",
+            self.method,
+            self.uri,
+            self.code(),
+            self.text()
+        );
+        self.header("location").unwrap_or_default().to_owned()
     }
 }
