@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 const FILES: &[(&str, &str, &[u8])] = &[
     ("portal.css", "text/css; charset=utf-8", include_bytes!("../static/portal.css")),
     ("portal.js", "text/javascript; charset=utf-8", include_bytes!("../static/portal.js")),
+    ("handout.css", "text/css; charset=utf-8", include_bytes!("../static/handout.css")),
+    ("handout.js", "text/javascript; charset=utf-8", include_bytes!("../static/handout.js")),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

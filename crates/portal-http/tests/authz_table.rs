@@ -159,6 +159,12 @@ fn table() -> Vec<Row> {
         DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Malformed ""   => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
         DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithMissingChild "" => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
 
+        // The printable handout (h4): read by every staff user (the front desk prints it);
+        // changed with Manage Portal Settings only, which no role implies.
+        GET    "/api/v1/handout"                                 None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        PUT    "/api/v1/handout"                                 None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
+        DELETE "/api/v1/handout"                                 None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
+
         // The audit log: View Audit Log (Super Admin).
         GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
 

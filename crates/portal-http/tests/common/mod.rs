@@ -883,6 +883,11 @@ impl World {
                 p("staff_id", member);
                 if method == "PUT" { Some(Payload::json(json!({ "team_role": "Care coordinator" }))) } else { None }
             }
+            // The printable handout (h4).
+            ("GET", "/api/v1/handout") | ("DELETE", "/api/v1/handout") => None,
+            ("PUT", "/api/v1/handout") => Some(Payload::json(
+                json!({ "title": "Our patient portal", "body": "Ask the front desk for an invitation." }),
+            )),
             ("GET", "/api/v1/audit-events") => None,
             _ => panic!("no request known for {method} {template}: add it to World::call and to the tables"),
         };
