@@ -117,7 +117,11 @@ async fn the_sheet_shows_the_clinic_the_address_and_a_qr_code_that_reads_back() 
     assert!(page.contains("<link rel=\"stylesheet\" href=\"/static/handout.css\">"));
     assert_eq!(between(&page, "id=\"handout-clinic\">", "<"), "Riverside Health");
     assert_eq!(between(&page, "id=\"handout-phone\">", "<"), "555-010-0000");
-    assert_eq!(between(&page, "id=\"handout-portal-address\">", "<"), PORTAL_ADDRESS);
+    // Printed whole, with a line-break opportunity only before the path.
+    assert_eq!(
+        between(&page, "id=\"handout-portal-address\">", "</p>"),
+        "https://portal.riverside.example<wbr>/portal"
+    );
     assert_eq!(between(&page, "id=\"handout-title\">", "<"), portal_core::handout::DEFAULT_TITLE);
     // Every location's address (Location A and B of the world), street and town.
     let footer = between(&page, "id=\"handout-locations\">", "</footer>");

@@ -115,7 +115,23 @@ struct SheetView {
     logo_src: Option<String>,
     locations: Vec<LocationView>,
     portal_address: Option<String>,
+    /// The address cut before each `/` of its path: where a narrow sheet may break the line.
+    portal_address_parts: Vec<String>,
     qr_svg: Option<String>,
+}
+
+/// `https://host/a/b` -> `["https://host", "/a", "/b"]`.
+fn address_parts(address: &str) -> Vec<String> {
+    let after_scheme = address.find("://").map_or(0, |i| i + 3);
+    let path_at = address[after_scheme..].find('/').map_or(address.len(), |i| i + after_scheme);
+    let (origin, mut rest) = address.split_at(path_at);
+    let mut parts = vec![origin.to_owned()];
+    while !rest.is_empty() {
+        let next = rest[1..].find('/').map_or(rest.len(), |i| i + 1);
+        parts.push(rest[..next].to_owned());
+        rest = &rest[next..];
+    }
+    parts
 }
 
 impl SheetView {
@@ -140,6 +156,7 @@ impl SheetView {
             }),
             locations: sheet.locations.iter().map(Into::into).collect(),
             qr_svg: portal_address.as_deref().and_then(qr_svg),
+            portal_address_parts: portal_address.as_deref().map(address_parts).unwrap_or_default(),
             portal_address,
         }
     }
@@ -314,6 +331,14 @@ mod tests {
         let drawn: usize = svg.split('h').skip(1).filter_map(|s| s.split('v').next()?.parse::<usize>().ok()).sum();
         assert_eq!(drawn, dark);
         assert!(!svg.contains("<?xml"), "no XML prolog: the SVG goes inline into HTML");
+    }
+
+    #[test]
+    fn the_address_breaks_only_before_path_segments() {
+        assert_eq!(address_parts("https://portal.example/portal"), ["https://portal.example", "/portal"]);
+        assert_eq!(address_parts("http://h:8080/clinic/a/portal"), ["http://h:8080", "/clinic", "/a", "/portal"]);
+        assert_eq!(address_parts("https://h/"), ["https://h", "/"]);
+        assert_eq!(address_parts("https://h"), ["https://h"]);
     }
 
     #[test]
