@@ -8,6 +8,7 @@ pub mod access;
 pub mod audit;
 pub mod events;
 pub mod fields;
+pub mod handout;
 pub mod ids;
 pub mod org;
 pub mod patient;

@@ -76,6 +76,9 @@ pub struct Config {
     pub bind: SocketAddr,
     /// Without a trailing slash.
     pub public_url: String,
+    /// Whether `public_url` was set (flag, variable or file) rather than derived from the bind
+    /// address: the printed handout shows no guessed address to patients.
+    pub public_url_configured: bool,
     pub mail_url: String,
     pub mail_from: String,
     /// Retries of a failed e-mail (`PORTAL_MAIL_RETRY_*`, `PORTAL_MAIL_MAX_ATTEMPTS`).
@@ -91,6 +94,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact(&self.database_url))
             .field("bind", &self.bind)
             .field("public_url", &self.public_url)
+            .field("public_url_configured", &self.public_url_configured)
             .field("mail_url", &redact(&self.mail_url))
             .field("mail_from", &self.mail_from)
             .field("mail_retry", &self.mail_retry)
@@ -193,6 +197,7 @@ impl Config {
             .parse()
             .map_err(|_| err("PORTAL_BIND", format!("`{bind_raw}` is not an address:port such as 127.0.0.1:8080")))?;
         let default_public = format!("http://{bind}");
+        let public_url_configured = args.public_url.is_some() || file.public_url.is_some();
         let public_url = pick(&args.public_url, file.public_url, &default_public).trim_end_matches('/').to_owned();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
             || public_url.contains(char::is_whitespace)
@@ -222,7 +227,17 @@ impl Config {
             "text" | "" => LogFormat::Text,
             other => return Err(err("PORTAL_LOG_FORMAT", format!("`{other}` is not `json` or `text`"))),
         };
-        Ok(Config { database_url, bind, public_url, mail_url, mail_from, mail_retry, trusted_proxies, log_format })
+        Ok(Config {
+            database_url,
+            bind,
+            public_url,
+            public_url_configured,
+            mail_url,
+            mail_from,
+            mail_retry,
+            trusted_proxies,
+            log_format,
+        })
     }
 
     /// Whether cookies must be `Secure` with the `__Host-` prefix and HSTS sent.
@@ -240,6 +255,12 @@ mod tests {
         let c = Config::load(&ConfigArgs::default()).unwrap();
         assert_eq!(c.database_url, "sqlite://data/portal.db");
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert!(!c.public_url_configured, "derived from the bind address, not configured");
+        let set =
+            Config::load(&ConfigArgs { public_url: Some("https://portal.example/".into()), ..Default::default() });
+        let set = set.unwrap();
+        assert!(set.public_url_configured);
+        assert_eq!(set.public_url, "https://portal.example");
         let e = Config::load(&ConfigArgs { bind: Some("nowhere".into()), ..Default::default() }).unwrap_err();
         assert_eq!(e.name, "PORTAL_BIND");
         let e = Config::load(&ConfigArgs { trusted_proxies: Some("10.0.0.0/8, bogus".into()), ..Default::default() })

@@ -5,6 +5,7 @@
 pub mod audit_log;
 pub mod company;
 mod error;
+pub mod handout;
 pub mod import;
 pub mod patients;
 pub mod portal_access;

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod branding;
 pub mod db;
 mod error;
+pub mod handout;
 pub mod ids;
 pub mod onboarding;
 pub mod org;

@@ -256,6 +256,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    portal_handout (id) {
+        id -> Integer,
+        title -> Text,
+        body -> Text,
+        updated_by -> Nullable<Text>,
+        updated_by_name -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(staff_locations -> staff_users (staff_id));
 diesel::joinable!(staff_locations -> locations (location_id));
 diesel::joinable!(patients -> locations (location_id));
@@ -284,4 +295,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     portal_grants,
     account_tokens,
     bulk_jobs,
+    portal_handout,
 );

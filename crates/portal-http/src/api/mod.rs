@@ -30,6 +30,7 @@ use crate::state::AppState;
         (name = "staff", description = "Staff users and their permissions (Manage Users)"),
         (name = "patients", description = "Patients, contacts and care teams"),
         (name = "audit", description = "The audit log (Super Admin)"),
+        (name = "handout", description = "The printable handout for patients: its text (Manage Portal Settings to change), the clinic's branding, the portal address and its QR code"),
         (name = "portal-admin", description = "Staff managing patients' portal access: status, invitations, credentials, grants, the Onboarding Tool"),
         (name = "portal", description = "The portal users' own API (patients, contacts, designated users): sign-in, account, patients. Public routes: registration, password reset, links from e-mails"),
     )

@@ -14,7 +14,7 @@ mod auth;
 mod company;
 mod facesheet;
 pub mod forms;
-mod handout;
+pub(crate) mod handout;
 mod home;
 mod onboarding;
 mod patients;
