@@ -7,13 +7,10 @@ use axum::response::{IntoResponse, Response};
 const FILES: &[(&str, &str, &[u8])] = &[
     ("portal.css", "text/css; charset=utf-8", include_bytes!("../static/portal.css")),
     ("portal.js", "text/javascript; charset=utf-8", include_bytes!("../static/portal.js")),
-<<<<<<< HEAD
     ("onboarding.js", "text/javascript; charset=utf-8", include_bytes!("../static/onboarding.js")),
     ("portal-user.css", "text/css; charset=utf-8", include_bytes!("../static/portal-user.css")),
-=======
     ("handout.css", "text/css; charset=utf-8", include_bytes!("../static/handout.css")),
     ("handout.js", "text/javascript; charset=utf-8", include_bytes!("../static/handout.js")),
->>>>>>> h4
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

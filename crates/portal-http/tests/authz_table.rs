@@ -159,7 +159,6 @@ fn table() -> Vec<Row> {
         DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      Malformed ""   => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
         DELETE "/api/v1/patients/{id}/care-team/{staff_id}"      OwnWithMissingChild "" => [401, 404, 404, 404, 404, 403, 403, 403, 401, 401];
 
-<<<<<<< HEAD
         // --- The portal users' own API (h1). Signed-in routes take portal sessions only (staff
         // tokens: 401); a patient without a grant answers 404 like a missing one. Public routes
         // (sign-in, registration, reset, links) answer every caller alike; unusable links 410.
@@ -191,13 +190,11 @@ fn table() -> Vec<Row> {
         POST   "/api/v1/portal/email-confirmations/{token}"      Missing ""     => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
         POST   "/api/v1/portal/email-confirmations/{token}"      Malformed ""   => [410, 410, 410, 410, 410, 410, 410, 410, 410, 410];
         // --- end of the portal users' own API (h1); its sign-out row is next to last.
-=======
         // The printable handout (h4): read by every staff user (the front desk prints it);
         // changed with Manage Portal Settings only, which no role implies.
         GET    "/api/v1/handout"                                 None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
         PUT    "/api/v1/handout"                                 None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
         DELETE "/api/v1/handout"                                 None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
->>>>>>> h4
 
         // The audit log: View Audit Log (Super Admin).
         GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];

@@ -883,7 +883,6 @@ impl World {
                 p("staff_id", member);
                 if method == "PUT" { Some(Payload::json(json!({ "team_role": "Care coordinator" }))) } else { None }
             }
-<<<<<<< HEAD
             // --- The portal users' own API (h1): calls that use something up make it afresh. ---
             ("POST", "/api/v1/portal/sessions") => {
                 self.reset_portal_passwords().await;
@@ -949,13 +948,11 @@ impl World {
                 None
             }
             // --- end of the portal users' own API (h1) ---
-=======
             // The printable handout (h4).
             ("GET", "/api/v1/handout") | ("DELETE", "/api/v1/handout") => None,
             ("PUT", "/api/v1/handout") => Some(Payload::json(
                 json!({ "title": "Our patient portal", "body": "Ask the front desk for an invitation." }),
             )),
->>>>>>> h4
             ("GET", "/api/v1/audit-events") => None,
             _ => panic!("no request known for {method} {template}: add it to World::call and to the tables"),
         };
