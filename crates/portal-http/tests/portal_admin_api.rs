@@ -216,9 +216,15 @@ async fn invitations_go_to_the_patient_a_contact_a_designated_person_or_an_exist
     let res = world.send_as(Caller::FrontDesk, TestRequest::post(invitations(&a)).json(&bad)).await;
     let fields = res.error_fields();
     assert_eq!(fields, BTreeSet::from(["to.name", "to.email", "relation", "scopes", "ends_on"].map(String::from)));
-    for bad in
-        [json!({ "to": { "kind": "someone" } }), json!({ "to": { "kind": "patient" }, "role": "admin" }), json!({})]
-    {
+    // Only the invitation's own fields: no role, no other patient named inside `to`.
+    for bad in [
+        json!({ "to": { "kind": "someone" } }),
+        json!({ "to": { "kind": "patient" }, "role": "admin" }),
+        json!({ "to": { "kind": "patient", "patient_id": world.patient_b } }),
+        json!({ "to": { "kind": "designated", "name": "Dana", "email": "dana@example.test", "relation": "self" },
+            "phi_warning_acknowledged": true }),
+        json!({}),
+    ] {
         world.send_as(Caller::FrontDesk, TestRequest::post(invitations(&a)).json(&bad)).await.assert_problem(422);
     }
 

@@ -206,8 +206,9 @@ async fn set_portal_access(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum InviteToDto {
-    /// The patient, at the facesheet's e-mail address (relation `self`).
-    Patient,
+    /// The patient, at the facesheet's e-mail address (relation `self`). A struct variant, not
+    /// a unit one, so that unknown fields beside `kind` are refused here too.
+    Patient {},
     /// One of the patient's contacts, at the contact's address.
     Contact { contact_id: String },
     /// Someone who is not a contact: always a new account, even on an address already in use.
@@ -220,7 +221,7 @@ pub enum InviteToDto {
 impl From<InviteToDto> for InviteTo {
     fn from(t: InviteToDto) -> Self {
         match t {
-            InviteToDto::Patient => InviteTo::Patient,
+            InviteToDto::Patient {} => InviteTo::Patient,
             InviteToDto::Contact { contact_id } => InviteTo::Contact { contact_id },
             InviteToDto::Designated { name, email } => InviteTo::Designated { name, email },
             InviteToDto::ExistingAccount { account_id } => InviteTo::ExistingAccount { account_id },
