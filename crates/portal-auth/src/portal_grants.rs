@@ -87,6 +87,17 @@ pub async fn portal_users(db: &Db, actor: &Actor, patient_id: &str) -> Result<Ve
     Ok(rows.into_iter().map(|(g, a)| view(g, a, today)).collect())
 }
 
+/// The username of the patient's own portal account (the live `self` grant's), if the account
+/// has one yet: the Portal tab's "Patient's Username". Needs View Patients and the patient's
+/// location. Not audited on its own: it is shown with the portal status, like it.
+pub async fn own_username(db: &Db, actor: &Actor, patient_id: &str) -> Result<Option<String>, PortalError> {
+    actor.principal.require(Permission::ViewPatients)?;
+    let mut conn = db.read().await?;
+    let patient = visible_patient(&mut conn, actor, patient_id).await?;
+    let own = accounts::self_accounts(&mut conn, std::slice::from_ref(&patient.id)).await?;
+    Ok(own.into_iter().next().and_then(|(_, a)| a.username))
+}
+
 async fn editable_grant(
     conn: &mut DbConn,
     actor: &Actor,

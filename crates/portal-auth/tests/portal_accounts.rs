@@ -196,3 +196,27 @@ async fn username_availability_for_the_desk() {
         AccessError::Forbidden { needs: "Edit Patients" },
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_patients_own_username_for_the_portal_tab() {
+    let w = World::new().await;
+    let (ann, _) = w.registered_patient("Ann", "ann@example.org", "ann.lee").await;
+    assert_eq!(portal_grants::own_username(w.db(), &w.desk, &ann).await.unwrap().as_deref(), Some("ann.lee"));
+    // Invited but not registered: an account without a username yet.
+    let bo = w.enabled_patient("Bo", "Lee", "bo@example.org").await;
+    assert_eq!(portal_grants::own_username(w.db(), &w.desk, &bo).await.unwrap(), None);
+    w.invite(&bo, InviteTo::Patient).await.expect("invite");
+    assert_eq!(portal_grants::own_username(w.db(), &w.desk, &bo).await.unwrap(), None);
+    // A guardian's account is not the patient's own.
+    let guardian = w.contact(&bo, "guardian", "Gil", Some("gil@example.org")).await;
+    w.invite(&bo, InviteTo::Contact { contact_id: guardian }).await.expect("invite guardian");
+    let token = w.last_link_to("gil@example.org").await.1;
+    w.accept(&token, Some("gil.parent"), PASSWORD).await.expect("accept");
+    assert_eq!(portal_grants::own_username(w.db(), &w.desk, &bo).await.unwrap(), None);
+    // Scoped like the status: another location's patient is not found; View Patients suffices.
+    let elsewhere = staff(StaffRole::FrontDesk, &[&w.other_loc]);
+    assert_access(portal_grants::own_username(w.db(), &elsewhere, &ann).await, AccessError::NotFound);
+    assert_access(portal_grants::own_username(w.db(), &w.desk, "not-an-id").await, AccessError::NotFound);
+    let billing = staff(StaffRole::Billing, &[&w.loc]);
+    assert_eq!(portal_grants::own_username(w.db(), &billing, &ann).await.unwrap().as_deref(), Some("ann.lee"));
+}

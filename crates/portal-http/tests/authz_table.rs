@@ -196,6 +196,54 @@ fn table() -> Vec<Row> {
         PUT    "/api/v1/handout"                                 None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
         DELETE "/api/v1/handout"                                 None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
 
+        // Portal access (staff): View Patients to read, Edit Patients to change (Billing lacks it),
+        // the patient's location (FD-B reaches only B; a foreign patient answers 404). The look-ups
+        // need Edit Patients but no location; an onboarding job is seen by its creator only ("own":
+        // the Front Desk of A's job, "foreign": the Front Desk of B's); the auto-enable settings
+        // need Manage Portal Settings. Portal callers are not staff: 401.
+        GET    "/api/v1/patients/{id}/portal"                    Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404, 401, 401];
+        GET    "/api/v1/patients/{id}/portal"                    Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/patients/{id}/portal"                    Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/patients/{id}/portal"                    Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/access"             Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/access"             Foreign ""     => [401, 200, 200, 404, 404, 404, 403, 200, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/access"             Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/access"             Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        POST   "/api/v1/patients/{id}/portal/invitations"        Own    ""      => [401, 202, 202, 202, 202, 202, 403, 404, 401, 401];
+        POST   "/api/v1/patients/{id}/portal/invitations"        Foreign ""     => [401, 202, 202, 404, 404, 404, 403, 202, 401, 401];
+        POST   "/api/v1/patients/{id}/portal/invitations"        Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        POST   "/api/v1/patients/{id}/portal/invitations"        Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/credentials"        Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/credentials"        Foreign ""     => [401, 200, 200, 404, 404, 404, 403, 200, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/credentials"        Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/credentials"        Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        GET    "/api/v1/patients/{id}/portal/users"              Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404, 401, 401];
+        GET    "/api/v1/patients/{id}/portal/users"              Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/patients/{id}/portal/users"              Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/patients/{id}/portal/users"              Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/grants/{grant_id}"  Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/grants/{grant_id}"  Foreign ""     => [401, 200, 200, 404, 404, 404, 403, 200, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/grants/{grant_id}"  Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/grants/{grant_id}"  Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/grants/{grant_id}"  OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/patients/{id}/portal/grants/{grant_id}"  OwnWithForeignChild "" => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        DELETE "/api/v1/patients/{id}/portal/grants/{grant_id}"  Own    ""      => [401, 204, 204, 204, 204, 204, 403, 404, 401, 401];
+        DELETE "/api/v1/patients/{id}/portal/grants/{grant_id}"  Foreign ""     => [401, 204, 204, 404, 404, 404, 403, 204, 401, 401];
+        DELETE "/api/v1/patients/{id}/portal/grants/{grant_id}"  Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        DELETE "/api/v1/patients/{id}/portal/grants/{grant_id}"  Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        DELETE "/api/v1/patients/{id}/portal/grants/{grant_id}"  OwnWithMissingChild "" => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        DELETE "/api/v1/patients/{id}/portal/grants/{grant_id}"  OwnWithForeignChild "" => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        GET    "/api/v1/portal-accounts"                         None   ""      => [401, 200, 200, 200, 200, 200, 403, 200, 401, 401];
+        GET    "/api/v1/portal-usernames"                        None   ""      => [401, 200, 200, 200, 200, 200, 403, 200, 401, 401];
+        GET    "/api/v1/onboarding"                              None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        POST   "/api/v1/onboarding/jobs"                         None   ""      => [401, 202, 202, 202, 202, 202, 403, 202, 401, 401];
+        GET    "/api/v1/onboarding/jobs/{id}"                    Own    ""      => [401, 404, 404, 404, 404, 200, 404, 404, 401, 401];
+        GET    "/api/v1/onboarding/jobs/{id}"                    Foreign ""     => [401, 404, 404, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/onboarding/jobs/{id}"                    Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/onboarding/jobs/{id}"                    Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/settings/portal-access"                  None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/settings/portal-access"                  None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
+
         // The audit log: View Audit Log (Super Admin).
         GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
 

@@ -752,6 +752,8 @@ impl World {
     /// Panics on a route it does not know: every route of the OpenAPI document must be here.
     pub async fn call(&self, method: &str, template: &str, rec: Rec, variant: &str) -> Call {
         let mut params: Vec<(String, String)> = Vec::new();
+        // A query string, for routes that take what they look up there (never in the path).
+        let mut query: Option<String> = None;
         let mut p = |k: &str, v: String| params.push((k.to_owned(), v));
         let db = self.db();
         let body = match (method, template) {
@@ -953,10 +955,133 @@ impl World {
             ("PUT", "/api/v1/handout") => Some(Payload::json(
                 json!({ "title": "Our patient portal", "body": "Ask the front desk for an invitation." }),
             )),
+            // ---- Portal access (staff): status, access, invitations, credentials, grants, look-ups,
+            // the Onboarding Tool and the auto-enable settings (api/portal_admin.rs). ----
+            ("GET", "/api/v1/patients/{id}/portal") | ("GET", "/api/v1/patients/{id}/portal/users") => {
+                p("id", self.patient(rec));
+                None
+            }
+            ("PUT", "/api/v1/patients/{id}/portal/access") => {
+                p("id", self.patient(rec));
+                // Already enabled: disabling would close the portal to the portal callers.
+                Some(Payload::json(json!({ "enabled": true })))
+            }
+            ("POST", "/api/v1/patients/{id}/portal/invitations") => {
+                p("id", self.patient(rec));
+                // A designated person at a new address each time: a new account and grant.
+                let email = format!("designated-{}@example.test", self.unique());
+                Some(Payload::json(json!({
+                    "to": { "kind": "designated", "name": "Dana Designated", "email": email },
+                    "relation": "other", "scopes": ["appointments", "documents"], "phi_warning_acknowledged": true
+                })))
+            }
+            ("PUT", "/api/v1/patients/{id}/portal/credentials") => {
+                // Replacing a password ends the account's sessions (the portal callers' own): each
+                // call gets a fresh patient, ready for the portal, without an account yet.
+                let patient = match rec {
+                    Rec::Own => self.portal_ready_patient(&self.location_a).await,
+                    Rec::Foreign => self.portal_ready_patient(&self.location_b).await,
+                    _ => self.patient(rec),
+                };
+                p("id", patient);
+                let username = format!("desk.user{}", self.unique());
+                Some(Payload::json(json!({ "username": username, "temporary_password": PASSWORD })))
+            }
+            ("PUT", "/api/v1/patients/{id}/portal/grants/{grant_id}")
+            | ("DELETE", "/api/v1/patients/{id}/portal/grants/{grant_id}") => {
+                // Each call gets a grant of its own (a designated person's), never the portal
+                // callers' grants: revoking those would change the other rows' answers.
+                let (patient, grant) = match rec {
+                    Rec::Own => (self.patient_a.clone(), self.designated_grant(&self.patient_a).await),
+                    Rec::Foreign => (self.patient_b.clone(), self.designated_grant(&self.patient_b).await),
+                    Rec::OwnWithMissingChild => (self.patient_a.clone(), missing_id()),
+                    Rec::OwnWithForeignChild => (self.patient_a.clone(), self.designated_grant(&self.patient_b).await),
+                    _ => (self.patient(rec), missing_id()),
+                };
+                p("id", patient);
+                p("grant_id", grant);
+                if method == "PUT" {
+                    Some(Payload::json(json!({ "scopes": ["appointments", "messages"], "ends_on": "" })))
+                } else {
+                    None
+                }
+            }
+            ("GET", "/api/v1/portal-accounts") => {
+                query = Some("email=alice.anders%40example.test".into());
+                None
+            }
+            ("GET", "/api/v1/portal-usernames") => {
+                query = Some("username=someone.new".into());
+                None
+            }
+            ("GET", "/api/v1/onboarding") => None,
+            ("POST", "/api/v1/onboarding/jobs") => {
+                // Patient A's access is already enabled: the job skips it and changes nothing.
+                Some(Payload::json(json!({ "patient_ids": [self.patient_a], "enable": true })))
+            }
+            ("GET", "/api/v1/onboarding/jobs/{id}") => {
+                // A job is seen by its creator only: "own" is the Front Desk of A's, "foreign"
+                // the Front Desk of B's.
+                let job = match rec {
+                    Rec::Own => self.onboarding_job(Caller::FrontDesk).await,
+                    Rec::Foreign => self.onboarding_job(Caller::FrontDeskB).await,
+                    Rec::Missing => missing_id(),
+                    _ => "not-an-id".into(),
+                };
+                p("id", job);
+                None
+            }
+            ("GET", "/api/v1/settings/portal-access") => None,
+            ("PUT", "/api/v1/settings/portal-access") => Some(Payload::json(json!({
+                "auto_enable": false,
+                "location_overrides": [{ "location_id": self.location_a, "auto_enable": null }]
+            }))),
+            // ---- end of portal access (staff) ----
             ("GET", "/api/v1/audit-events") => None,
             _ => panic!("no request known for {method} {template}: add it to World::call and to the tables"),
         };
-        Call { method: method.parse().expect("method"), template: template.to_owned(), params, body }
+        Call { method: method.parse().expect("method"), template: template.to_owned(), params, query, body }
+    }
+
+    /// A patient at `location` with an e-mail address, a ZIP code and portal access enabled, and
+    /// no portal account yet (portal access, staff).
+    pub async fn portal_ready_patient(&self, location: &str) -> String {
+        let n = self.unique();
+        let mut input = patient_input("Dee", &format!("Desk{n}"), "1991-05-06", location);
+        input.zip = Some("62701".into());
+        let db = self.db();
+        let id = portal_practice::patients::create(db, &Actor::system(), input).await.expect("create patient").id;
+        let level = portal_core::portal_access::PortalAccessLevel::CanAccess;
+        portal_practice::portal_access::set_access_level(db, &Actor::system(), &id, level).await.expect("enable");
+        id
+    }
+
+    /// A new grant to `patient_id`, held by a designated person at a new address (portal access,
+    /// staff).
+    pub async fn designated_grant(&self, patient_id: &str) -> String {
+        let email = format!("grant-holder-{}@example.test", self.unique());
+        let input = portal_auth::invitations::InviteInput {
+            to: portal_auth::invitations::InviteTo::Designated { name: "Gale Holder".into(), email },
+            relation: None,
+            scopes: None,
+            ends_on: None,
+            message: None,
+            intake_form_ids: vec![],
+            phi_warning_acknowledged: true,
+        };
+        portal_auth::invitations::invite(self.db(), &Actor::system(), patient_id, input)
+            .await
+            .expect("invite a designated person")
+            .grant_id
+    }
+
+    /// A new onboarding job started by `caller` through the API (portal access, staff).
+    pub async fn onboarding_job(&self, caller: Caller) -> String {
+        let patient = if caller == Caller::FrontDeskB { &self.patient_b } else { &self.patient_a };
+        let body = json!({ "patient_ids": [patient], "enable": true });
+        let res = self.send_as(caller, TestRequest::post("/api/v1/onboarding/jobs").json(&body)).await;
+        res.assert_status(202);
+        res.json()["job_id"].as_str().expect("job id").to_owned()
     }
 
     // --- Fixtures of the portal users' own API (h1) ---
@@ -1115,12 +1240,18 @@ pub struct Call {
     pub method: Method,
     pub template: String,
     pub params: Vec<(String, String)>,
+    /// The query string (without `?`), if the route needs one.
+    pub query: Option<String>,
     pub body: Option<Payload>,
 }
 
 impl Call {
     pub fn path(&self) -> String {
-        fill(&self.template, &self.params)
+        let path = fill(&self.template, &self.params);
+        match &self.query {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        }
     }
 
     /// The same call with one path parameter replaced by `value` (inserted as is).
