@@ -151,11 +151,11 @@ async fn an_expired_invitation_leads_to_forgot_password() {
     c.goto(&link).await.unwrap();
     wait_for_text(&c, "#link-unusable", "expired").await;
     click(&c, "#link-forgot-password").await;
-    wait_for_text(&c, "h1", "").await;
-    fill(&c, "email", "evan@example.test").await;
-    fill(&c, "last_name", "Estes").await;
-    set_value(&c, "date_of_birth", "1979-03-15").await;
-    fill(&c, "zip", "62701").await;
+    wait_for_text(&c, "#as-patient", "I am the patient").await;
+    fill(&c, "patient-email", "evan@example.test").await;
+    fill(&c, "patient-last_name", "Estes").await;
+    set_value(&c, "patient-date_of_birth", "1979-03-15").await;
+    fill(&c, "patient-zip", "62701").await;
     click(&c, "#forgot-patient").await;
     wait_for_text(&c, "#request-received", "").await;
 
@@ -222,7 +222,7 @@ async fn a_guardian_switches_between_two_children_and_a_revoked_grant_is_refused
         .await
         .expect("revoke");
     c.refresh().await.unwrap();
-    wait_for_text(&c, "h1", "Not Found").await;
+    wait_for_text(&c, "#portal-message h1", "Not found").await;
     assert!(!page_text(&c).await.contains("Gia Garcia"));
     c.goto(&format!("{}/portal", app.base)).await.unwrap();
     wait_for_text(&c, "#patient-name", "Gus Garcia").await;
@@ -246,6 +246,7 @@ async fn staff_enable_and_invite_then_the_patient_signs_in_and_turns_green() {
     c.goto(&format!("{}/patients/{pid}/portal", app.base)).await.unwrap();
     c.find(Locator::Css("#access_level option[value=can_access]")).await.unwrap().click().await.unwrap();
     click(&c, "#access-save").await;
+    wait_for_text(&c, "#portal-status", "Enabled, not invited").await;
     let status = c.find(Locator::Css("#portal-status [data-portal-status]")).await.unwrap();
     assert_eq!(status.attr("data-portal-status").await.unwrap().as_deref(), Some("gray"));
     click(&c, "#send-patient-invite").await;
@@ -254,7 +255,9 @@ async fn staff_enable_and_invite_then_the_patient_signs_in_and_turns_green() {
 
     let link = app.link_in_mail_to("nina@example.test", 0).await;
     assert!(link.starts_with(&format!("{}/portal/set-password/", app.base)), "{link}");
-    let patient = browser(&driver).await;
+    // The patient's own browser (a profile of its own).
+    let patient_driver = start_driver().await;
+    let patient = browser(&patient_driver).await;
     patient.goto(&link).await.unwrap();
     set_password(&patient, Some("nina.nolan"), PATIENT_PASSWORD).await;
     portal_sign_in(&patient, &app.base, "nina.nolan", PATIENT_PASSWORD).await;
@@ -292,9 +295,12 @@ async fn bulk_invitation_of_a_thousand_from_the_onboarding_tool() {
     sign_in(&c, &app.base, FRONT_DESK_EMAIL).await;
 
     c.goto(&format!("{}/onboarding?q=Bulkwalk", app.base)).await.unwrap();
-    click(&c, "#bulk-all-submit").await;
-    let summary = wait_for_summary(&c).await;
-    assert!(summary.contains("1,000") || summary.contains("1000"), "summary: {summary}");
+    wait_for_text(&c, "#bulk-all", "all 1000").await;
+    click(&c, "#bulk-all").await;
+    // The button asks first (a confirmation dialog).
+    c.accept_alert().await.expect("the confirmation");
+    let sent = wait_for_summary(&c).await;
+    assert_eq!(sent.trim(), "1000", "invitations sent");
 
     let mail = app.mail.as_ref().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -305,11 +311,12 @@ async fn bulk_invitation_of_a_thousand_from_the_onboarding_tool() {
     c.close().await.unwrap();
 }
 
-/// The bulk job's page once it has finished (it updates itself with script; without, reload).
+/// The bulk job's page once it has finished (it updates itself with script; without, reload):
+/// the number of invitations sent.
 async fn wait_for_summary(c: &Client) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(el) = c.find(Locator::Id("bulk-summary")).await
+        if let Ok(el) = c.find(Locator::Id("summary-sent")).await
             && let Ok(t) = el.text().await
             && !t.trim().is_empty()
         {
@@ -317,6 +324,5 @@ async fn wait_for_summary(c: &Client) -> String {
         }
         assert!(Instant::now() < deadline, "no summary after 120 s: {}", page_text(c).await);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let _ = c.refresh().await;
     }
 }
