@@ -1,5 +1,6 @@
 //! `portal demo`: a realistic clinic to explore — a company with a logo, two locations, ten
-//! staff with varied roles and permissions, 300 patients with contacts and care teams.
+//! staff with varied roles and permissions, 300 patients with contacts and care teams, and the
+//! patient portal on with patients in every portal status and one portal user who has signed in.
 //!
 //! Everything is created through the same use cases the pages use (as the system principal),
 //! so the demo's audit log and rules are the real ones. The generator is seeded, so every demo
@@ -341,6 +342,8 @@ pub async fn seed(state: &AppState, patient_count: usize) -> anyhow::Result<Stri
     }
 
     let today = time::OffsetDateTime::now_utc().date();
+    // Active adults with an e-mail address and a ZIP code: who the portal can be opened to.
+    let mut portal_ready: Vec<(String, String, String)> = Vec::new();
     for i in 0..patient_count {
         let first = *FIRST.choose(&mut rng).unwrap_or(&"Alex");
         let last = *LAST.choose(&mut rng).unwrap_or(&"Doe");
@@ -378,6 +381,9 @@ pub async fn seed(state: &AppState, patient_count: usize) -> anyhow::Result<Stri
         )
         .await
         .map_err(|x| e(&x))?;
+        if !minor && p.status == "active" && p.zip.is_some() && p.email.is_some() {
+            portal_ready.push((p.id.clone(), local.clone(), p.email.clone().unwrap_or_default()));
+        }
         if minor {
             let parent_first = *FIRST.choose(&mut rng).unwrap_or(&"Sam");
             patients::add_contact(
@@ -424,8 +430,102 @@ pub async fn seed(state: &AppState, patient_count: usize) -> anyhow::Result<Stri
             patients::add_care_team_member(db, &sys, &p.id, clinician, "Primary clinician").await.map_err(|x| e(&x))?;
         }
     }
+    if let Some(line) = seed_portal(state, &portal_ready, &mut secret_rng).await? {
+        printed.push(line);
+    }
     Ok(format!(
         "Demo clinic created: 2 locations, 10 staff, {patient_count} patients.\nSign in at /staff/sign-in (these passwords are shown only now):\n{}",
         printed.join("\n")
     ))
+}
+
+/// The portal of the demo clinic: turned on (the fee acknowledged by the system), and patients
+/// in every status: about a third enabled and invited (orange; their e-mails go to the mail
+/// transport), a sixth enabled only (gray), the rest red; one patient has signed in (green), and
+/// their sign-in is returned for printing.
+async fn seed_portal(
+    state: &AppState,
+    ready: &[(String, String, String)],
+    secret_rng: &mut impl Rng,
+) -> anyhow::Result<Option<String>> {
+    use portal_core::portal_access::PortalAccessLevel;
+    let db = state.db();
+    let sys = Actor::system();
+    let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("demo seed (portal): {e}");
+    portal_practice::settings::set_use_portal(db, &sys, true, true).await.map_err(|x| e(&x))?;
+    let Some((first, rest)) = ready.split_first() else { return Ok(None) };
+    let third = rest.len() / 3;
+    let invited: Vec<String> = rest[..third].iter().map(|(id, _, _)| id.clone()).collect();
+    let input = portal_auth::onboarding::BulkInput {
+        patient_ids: Some(invited),
+        enable: true,
+        invite: true,
+        ..Default::default()
+    };
+    portal_auth::onboarding::bulk_enable_and_invite(db, &sys, &input).await.map_err(|x| e(&x))?;
+    for (id, _, _) in &rest[third..third + rest.len() / 6] {
+        portal_practice::portal_access::set_access_level(db, &sys, id, PortalAccessLevel::CanAccess)
+            .await
+            .map_err(|x| e(&x))?;
+    }
+
+    // One patient accepts the invitation and signs in, as a patient would from the e-mail.
+    let (id, username, email) = first;
+    portal_practice::portal_access::set_access_level(db, &sys, id, PortalAccessLevel::CanAccess)
+        .await
+        .map_err(|x| e(&x))?;
+    let invite = portal_auth::invitations::InviteInput {
+        to: portal_auth::invitations::InviteTo::Patient,
+        relation: None,
+        scopes: None,
+        ends_on: None,
+        message: Some(
+            "Welcome to our patient portal. Please review your contact details before your next visit.".into(),
+        ),
+        intake_form_ids: vec![],
+        phi_warning_acknowledged: false,
+    };
+    portal_auth::invitations::invite(db, &sys, id, invite).await.map_err(|x| e(&x))?;
+    let token = {
+        let mut conn = db.read().await.map_err(|x| e(&x))?;
+        let events = portal_store::portal_accounts::queued_events(&mut conn, &["account_link_issued"])
+            .await
+            .map_err(|x| e(&x))?;
+        events
+            .iter()
+            .rev()
+            .filter_map(|row| serde_json::from_str::<portal_core::events::DomainEvent>(&row.payload).ok())
+            .find_map(|ev| match ev {
+                portal_core::events::DomainEvent::AccountLinkIssued { to, token, .. } if &to == email => Some(token),
+                _ => None,
+            })
+            .context("the demo invitation's link")?
+    };
+    let password = random_password(secret_rng);
+    let accept =
+        portal_auth::portal_links::AcceptLinkInput { username: Some(username.clone()), password: password.clone() };
+    portal_auth::portal_links::accept_link(db, &state.app().hasher, &token, accept, None).await.map_err(|x| e(&x))?;
+    let session = portal_auth::portal_sessions::sign_in_portal(
+        db,
+        &state.app().hasher,
+        &state.app().portal_sessions,
+        username,
+        &password,
+        None,
+        None,
+    )
+    .await
+    .map_err(|x| e(&x))?;
+    let ip = None;
+    portal_auth::portal_sessions::sign_out_portal(
+        db,
+        &portal_auth::PortalSession {
+            token_hash: portal_auth::tokens::hash_token(&session.token),
+            principal: session.principal,
+        },
+        ip,
+    )
+    .await
+    .map_err(|x| e(&x))?;
+    Ok(Some(format!("  Portal user  {username}  password: {password}   (sign in at /portal)")))
 }
