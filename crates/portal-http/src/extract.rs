@@ -260,6 +260,21 @@ impl FromRequestParts<AppState> for PageStaff {
     }
 }
 
+/// A session cookie (staff or portal, by `name`): `HttpOnly`, `SameSite=Lax`, path `/`, and
+/// `Secure` over HTTPS (SECURITY.md).
+pub fn session_cookie(
+    state: &AppState,
+    name: &'static str,
+    token: String,
+) -> axum_extra::extract::cookie::Cookie<'static> {
+    axum_extra::extract::cookie::Cookie::build((name, token))
+        .path("/")
+        .http_only(true)
+        .secure(state.config().https())
+        .same_site(axum_extra::extract::cookie::SameSite::Lax)
+        .build()
+}
+
 /// The portal user's session cookie: its own name, so that a staff member can try the portal
 /// in the browser they work in without either session replacing the other.
 pub fn portal_cookie_name(state: &AppState) -> &'static str {

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::Cookie;
 use serde::Deserialize;
 
 use super::{Chrome, PageForm, PageQuery, render_status};
@@ -91,12 +91,7 @@ async fn sign_in(
     .await;
     match result {
         Ok(signed) => {
-            let cookie = Cookie::build((session_cookie_name(&state), signed.token))
-                .path("/")
-                .http_only(true)
-                .secure(state.config().https())
-                .same_site(SameSite::Lax)
-                .build();
+            let cookie = crate::extract::session_cookie(&state, session_cookie_name(&state), signed.token);
             (jar.add(cookie), Redirect::to(&next)).into_response()
         }
         Err(portal_auth::AuthError::BadCredentials) => {

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::Cookie;
 use portal_auth::PortalError;
 use portal_auth::portal_sessions::{self as portal_sessions, PortalPatient};
 use portal_core::AccessError;
@@ -304,12 +304,7 @@ async fn sign_in(
     .await;
     match result {
         Ok(signed) => {
-            let cookie = Cookie::build((portal_cookie_name(&state), signed.token))
-                .path("/")
-                .http_only(true)
-                .secure(state.config().https())
-                .same_site(SameSite::Lax)
-                .build();
+            let cookie = crate::extract::session_cookie(&state, portal_cookie_name(&state), signed.token);
             // A password set at the desk is replaced before anything else opens (seed 002).
             let target = if signed.must_change_password { "/portal/choose-password".to_owned() } else { next };
             (jar.add(cookie), Redirect::to(&target)).into_response()
