@@ -641,8 +641,7 @@ mod tests {
     }
 
     fn principal(portal_messages: bool, role: StaffRole, locations: Vec<LocationId>) -> StaffPrincipal {
-        let mut portal = PortalPermissions::default();
-        portal.available_for_portal_messages = portal_messages;
+        let portal = PortalPermissions { available_for_portal_messages: portal_messages, ..Default::default() };
         StaffPrincipal {
             id: StaffId::from_trusted("00000000-0000-4000-8000-000000000001".into()),
             name: "Dr Ada Jones".into(),

@@ -198,7 +198,7 @@ pub async fn staff_for_portal_user(
         }
         let locations = links.iter().filter(|(s, _)| *s == row.id).map(|(_, l)| l.clone()).collect();
         let Some(p) = eligibility::principal_of(&row, locations) else { continue };
-        let facts = StaffFacts::of_principal(&p, &location, team.iter().any(|s| *s == row.id));
+        let facts = StaffFacts::of_principal(&p, &location, team.contains(&row.id));
         if rules::staff_side_eligible(mode, &facts).is_ok() {
             out.push(StaffRecipient { staff_id: row.id, name: row.name });
         }
@@ -291,12 +291,21 @@ async fn earlier_send(
     }
 }
 
+/// A conversation to start with the message.
+struct Start {
+    kind: ConversationKind,
+    patient: Option<String>,
+    subject: Option<String>,
+    /// Everyone in it, the starter first, with the names shown and searched.
+    participants: Vec<(Party, String)>,
+}
+
 /// Everything one send writes, decided before the transaction.
 struct Plan {
     me: Party,
     sender_name: String,
-    /// A new conversation: (kind, patient, subject, participants with their names).
-    start: Option<(ConversationKind, Option<String>, Option<String>, Vec<(Party, String)>)>,
+    /// A new conversation, or `None` for a reply.
+    start: Option<Start>,
     conversation_id: String,
     body: MessageBody,
     key: Option<IdempotencyKey>,
@@ -321,7 +330,7 @@ async fn commit(db: &Db, plan: Plan) -> Result<Sent, MessagingError> {
                     return replayed(first, &plan.body, conv, &plan.me);
                 }
                 let at = now_utc();
-                if let Some((kind, patient, subject, participants)) = &plan.start {
+                if let Some(Start { kind, patient, subject, participants }) = &plan.start {
                     store::insert_conversation(
                         tx,
                         &NewConversation {
@@ -433,15 +442,15 @@ pub async fn start_portal_conversation(
         db,
         Plan {
             sender_name: staff.name.clone(),
-            start: Some((
-                ConversationKind::Portal,
-                Some(patient.id.clone()),
-                subject.map(String::from),
-                vec![
+            start: Some(Start {
+                kind: ConversationKind::Portal,
+                patient: Some(patient.id.clone()),
+                subject: subject.map(String::from),
+                participants: vec![
                     (me.clone(), staff.name.clone()),
                     (Party { kind: "portal", id: account.id.clone() }, account.display_name.clone()),
                 ],
-            )),
+            }),
             me,
             conversation_id,
             body,
@@ -513,7 +522,12 @@ pub async fn start_staff_conversation(
         db,
         Plan {
             sender_name: staff.name.clone(),
-            start: Some((ConversationKind::Staff, patient.map(|p| p.id), subject.map(String::from), participants)),
+            start: Some(Start {
+                kind: ConversationKind::Staff,
+                patient: patient.map(|p| p.id),
+                subject: subject.map(String::from),
+                participants,
+            }),
             me,
             conversation_id,
             body,
@@ -577,15 +591,15 @@ pub async fn start_as_portal_user(
         db,
         Plan {
             sender_name: account.display_name.clone(),
-            start: Some((
-                ConversationKind::Portal,
-                Some(patient.id.clone()),
-                subject.map(String::from),
-                vec![
+            start: Some(Start {
+                kind: ConversationKind::Portal,
+                patient: Some(patient.id.clone()),
+                subject: subject.map(String::from),
+                participants: vec![
                     (me.clone(), account.display_name.clone()),
                     (Party { kind: "staff", id: staff_row.id.clone() }, staff_row.name.clone()),
                 ],
-            )),
+            }),
             me,
             conversation_id,
             body,

@@ -155,8 +155,8 @@ pub struct NewMessage<'a> {
 /// Adds a message: the row, the conversation's last message time and count, and every
 /// participant's row (the others: one more unread and back to Active; the sender: nothing
 /// unread and back to Active). Call inside [`crate::Db::write`]. A second message with the same
-/// sender and idempotency key is refused with `Conflict { what: "messages_idempotency" }`-like
-/// errors by the unique index; callers look the first one up with [`by_idempotency_key`].
+/// sender and idempotency key is refused by the unique index (`StoreError::Conflict`); callers
+/// look the first one up with [`by_idempotency_key`].
 pub async fn add_message(conn: &mut DbConn, m: &NewMessage<'_>) -> Result<MessageRow, StoreError> {
     on_backend!(conn, |c| diesel::insert_into(messages::table)
         .values((
@@ -370,7 +370,7 @@ pub struct InboxRow {
 
 /// Where the next page of an inbox starts: after the last row of this one (keyset pagination,
 /// so page 400 costs what page 1 does).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct InboxCursor {
     pub last_message_at: PrimitiveDateTime,
     pub conversation_id: String,
