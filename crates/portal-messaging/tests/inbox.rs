@@ -183,6 +183,9 @@ async fn search_finds_words_names_and_subjects_in_ones_own_conversations_only() 
     // Every word must match somewhere in the conversation: body and a participant's name.
     assert_eq!(ids(inbox::search(db, &doc, "ready Ann").await.unwrap()), vec![a.conversation_id.clone()]);
     assert!(inbox::search(db, &doc, "ready Novak").await.unwrap().is_empty());
+    // What the index keeps to restrict a search to its owner is never matched as a word.
+    assert!(inbox::search(db, &doc, "staff").await.unwrap().is_empty());
+    assert!(inbox::search(db, &doc, "portal").await.unwrap().is_empty());
     // Operators of either dialect are only words.
     assert!(inbox::search(db, &doc, "amox* OR \"x\" | !refill & NEAR(").await.unwrap().is_empty());
     // Bo is in b and in Cy's conversation, not in a: he finds Cy's amoxicillin, not the patient's.

