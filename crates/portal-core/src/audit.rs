@@ -41,6 +41,13 @@ pub enum AuditAction {
     PortalCredentialsSet,
     PortalEmailChangeRequested,
     PortalEmailChanged,
+    ConversationStarted,
+    MessageSent,
+    ConversationViewed,
+    ConversationArchived,
+    ConversationUnarchived,
+    InboxViewed,
+    MessagesSearched,
 }
 
 impl AuditAction {
@@ -80,6 +87,13 @@ impl AuditAction {
         Self::PortalCredentialsSet,
         Self::PortalEmailChangeRequested,
         Self::PortalEmailChanged,
+        Self::ConversationStarted,
+        Self::MessageSent,
+        Self::ConversationViewed,
+        Self::ConversationArchived,
+        Self::ConversationUnarchived,
+        Self::InboxViewed,
+        Self::MessagesSearched,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +133,13 @@ impl AuditAction {
             Self::PortalCredentialsSet => "portal_credentials_set",
             Self::PortalEmailChangeRequested => "portal_email_change_requested",
             Self::PortalEmailChanged => "portal_email_changed",
+            Self::ConversationStarted => "conversation_started",
+            Self::MessageSent => "message_sent",
+            Self::ConversationViewed => "conversation_viewed",
+            Self::ConversationArchived => "conversation_archived",
+            Self::ConversationUnarchived => "conversation_unarchived",
+            Self::InboxViewed => "inbox_viewed",
+            Self::MessagesSearched => "messages_searched",
         }
     }
 

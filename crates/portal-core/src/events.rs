@@ -110,6 +110,11 @@ pub enum DomainEvent {
     PortalRegistrationCompleted { account_id: String, patient_id: String, relation: Relation },
     /// Seed 000 "Portal Email Changed": a portal user changed their address (confirmed).
     PortalEmailChanged { account_id: String, patient_id: Option<String>, relation: Option<Relation> },
+    /// Seed 001, step 3: a portal user has a new message. The e-mail says that a message from the
+    /// clinic is waiting and links to the portal's sign-in; it never carries the message, its
+    /// subject or the sender. `patient_id` selects the branding; `conversation_id` lets a page
+    /// open the thread after sign-in.
+    PortalMessageNotice { account_id: String, to: String, patient_id: String, conversation_id: String },
 }
 
 impl DomainEvent {
@@ -121,6 +126,7 @@ impl DomainEvent {
             DomainEvent::EmailChangeNotice { .. } => "email_change_notice",
             DomainEvent::PortalRegistrationCompleted { .. } => "portal_registration_completed",
             DomainEvent::PortalEmailChanged { .. } => "portal_email_changed",
+            DomainEvent::PortalMessageNotice { .. } => "portal_message_notice",
         }
     }
 

@@ -90,6 +90,14 @@ id_type!(
     /// A contact (guardian, guarantor, ...) of a patient.
     ContactId
 );
+id_type!(
+    /// A conversation of secure messaging.
+    ConversationId
+);
+id_type!(
+    /// One message of a conversation.
+    MessageId
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ pub mod events;
 pub mod fields;
 pub mod handout;
 pub mod ids;
+pub mod messaging;
 pub mod org;
 pub mod patient;
 pub mod portal_access;

@@ -57,6 +57,8 @@ pub enum EmailKind {
     EmailChange,
     PasswordChanged,
     EmailChangeNotice,
+    /// Seed 001, step 3: a message is waiting in the portal.
+    NewMessage,
 }
 
 impl From<LinkPurpose> for EmailKind {
@@ -147,6 +149,19 @@ struct NoticeHtml<'a> {
     e: &'a NoticeEmail<'a>,
 }
 
+/// "You have a new message" (seed 001): the clinic and a link to sign in, nothing of the message.
+#[derive(Template)]
+#[template(path = "new_message.txt")]
+struct NewMessageText<'a> {
+    e: &'a NoticeEmail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "new_message.html")]
+struct NewMessageHtml<'a> {
+    e: &'a NoticeEmail<'a>,
+}
+
 /// Renders the e-mail of `event`, or `None` for an event that is not an e-mail. `recorded_at` is
 /// when the event was recorded (the outbox row's `created_at`); `now` is checked against a
 /// link's expiry.
@@ -200,6 +215,20 @@ pub fn render(
             };
             let text = NoticeText { e: &e }.render()?;
             let html = NoticeHtml { e: &e }.render()?;
+            Ok(Some(RenderedEmail { kind, to: to.clone(), subject: subject.clone(), text, html }))
+        }
+        DomainEvent::PortalMessageNotice { to, .. } => {
+            let kind = EmailKind::NewMessage;
+            let subject = subject(kind, &brand.name)?;
+            let e = NoticeEmail {
+                kind,
+                brand,
+                subject: &subject,
+                when: when(recorded_at),
+                portal_link: format!("{public_url}{PORTAL_HOME_PATH}"),
+            };
+            let text = NewMessageText { e: &e }.render()?;
+            let html = NewMessageHtml { e: &e }.render()?;
             Ok(Some(RenderedEmail { kind, to: to.clone(), subject: subject.clone(), text, html }))
         }
         DomainEvent::PortalRegistrationCompleted { .. } | DomainEvent::PortalEmailChanged { .. } => Ok(None),
@@ -359,6 +388,26 @@ mod tests {
             relation: portal_core::events::Relation::Myself,
         };
         assert!(render(&e, &brand(), URL, SENT, SENT).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_new_message_notice_links_to_sign_in_and_carries_nothing_of_the_message() {
+        let e = DomainEvent::PortalMessageNotice {
+            account_id: "a".into(),
+            to: "ann@example.com".into(),
+            patient_id: "p".into(),
+            conversation_id: "c-123".into(),
+        };
+        let r = render(&e, &brand(), URL, SENT, SENT).unwrap().unwrap();
+        assert_eq!(r.kind, EmailKind::NewMessage);
+        assert_eq!(r.subject, "You have a new message from Sunrise Clinic");
+        assert_eq!(r.to, "ann@example.com");
+        for body in [&r.text, &r.html] {
+            assert!(body.contains("new message from Sunrise Clinic"), "{body}");
+            assert!(body.contains("https://portal.example.org/portal"), "{body}");
+            assert!(body.contains("(555) 010-2000"), "{body}");
+            assert!(!body.contains("c-123"), "no conversation id: {body}");
+        }
     }
 
     #[test]

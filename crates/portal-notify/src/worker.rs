@@ -303,6 +303,7 @@ impl Worker {
         let s = &self.inner.settings;
         let patient_id = match domain_event {
             DomainEvent::AccountLinkIssued { patient_id, .. } => patient_id.clone(),
+            DomainEvent::PortalMessageNotice { patient_id, .. } => Some(patient_id.clone()),
             DomainEvent::PasswordChangedNotice { .. } | DomainEvent::EmailChangeNotice { .. } => None,
             // Not e-mails. Notification rules (seed 000: "Portal Registration Completed",
             // "Portal Email Changed") and toasts will react to these here; until then there is

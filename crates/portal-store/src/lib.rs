@@ -10,6 +10,7 @@ pub mod db;
 mod error;
 pub mod handout;
 pub mod ids;
+pub mod messaging;
 pub mod onboarding;
 pub mod org;
 pub mod outbox;

@@ -11,6 +11,7 @@ diesel::table! {
         use_portal -> Bool,
         updated_at -> Timestamp,
         auto_enable_portal -> Bool,
+        portal_messaging_recipients -> Text,
     }
 }
 
@@ -267,6 +268,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    conversations (id) {
+        seq -> BigInt,
+        id -> Text,
+        kind -> Text,
+        patient_id -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        participant_names -> Text,
+        started_by_kind -> Text,
+        started_by_id -> Text,
+        created_at -> Timestamp,
+        last_message_at -> Timestamp,
+        message_count -> Integer,
+    }
+}
+
+diesel::table! {
+    conversation_participants (conversation_id, participant_kind, participant_id) {
+        conversation_id -> Text,
+        participant_kind -> Text,
+        participant_id -> Text,
+        display_name -> Text,
+        archived -> Bool,
+        archived_at -> Nullable<Timestamp>,
+        last_message_at -> Timestamp,
+        unread_count -> Integer,
+        last_read_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        seq -> BigInt,
+        id -> Text,
+        conversation_id -> Text,
+        sender_kind -> Text,
+        sender_id -> Text,
+        sender_name -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        idempotency_key -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(staff_locations -> staff_users (staff_id));
 diesel::joinable!(staff_locations -> locations (location_id));
 diesel::joinable!(patients -> locations (location_id));
@@ -275,6 +320,9 @@ diesel::joinable!(care_team_members -> patients (patient_id));
 diesel::joinable!(care_team_members -> staff_users (staff_id));
 diesel::joinable!(portal_grants -> portal_accounts (account_id));
 diesel::joinable!(portal_grants -> patients (patient_id));
+diesel::joinable!(conversations -> patients (patient_id));
+diesel::joinable!(conversation_participants -> conversations (conversation_id));
+diesel::joinable!(messages -> conversations (conversation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organization,
@@ -296,4 +344,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
     bulk_jobs,
     portal_handout,
+    conversations,
+    conversation_participants,
+    messages,
 );

@@ -1,0 +1,12 @@
+DROP TRIGGER conversations_fts_update;
+DROP TRIGGER conversations_fts_delete;
+DROP TRIGGER conversations_fts_insert;
+DROP TABLE conversations_fts;
+DROP TRIGGER messages_fts_update;
+DROP TRIGGER messages_fts_delete;
+DROP TRIGGER messages_fts_insert;
+DROP TABLE messages_fts;
+DROP TABLE messages;
+DROP TABLE conversation_participants;
+DROP TABLE conversations;
+ALTER TABLE organization DROP COLUMN portal_messaging_recipients;
