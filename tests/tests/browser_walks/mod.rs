@@ -72,6 +72,8 @@ pub async fn set_password(c: &Client, username: Option<&str>, password: &str) {
     fill(c, "password", password).await;
     fill(c, "repeat_password", password).await;
     click(c, "#set-password").await;
+    // Wait for the answer: navigating on before it arrives would cancel the request.
+    wait_for_text(c, "#password-set-notice", "Your password is set").await;
 }
 
 pub async fn portal_sign_in(c: &Client, base: &str, username: &str, password: &str) {
