@@ -360,6 +360,29 @@ pub async fn run_bulk(
     Ok(progress)
 }
 
+/// Runs a started job in a task of its own, so that the request that started it answers at once
+/// (the page and the API both poll [`bulk_job`]). The outcome is logged with the job's id,
+/// counts and the kind of failure only: never a patient or an address.
+pub fn spawn_bulk(db: &Db, actor: &Actor, job: BulkJob) -> tokio::task::JoinHandle<()> {
+    let (db, actor, id) = (db.clone(), actor.clone(), job.id.clone());
+    tokio::spawn(async move {
+        match run_bulk(&db, &actor, job, |_| {}).await {
+            Ok(p) => tracing::info!(job_id = %id, processed = p.processed, sent = p.sent, "onboarding job finished"),
+            Err(e) => tracing::warn!(job_id = %id, failure = failure_kind(&e), "onboarding job failed"),
+        }
+    })
+}
+
+fn failure_kind(e: &PortalError) -> &'static str {
+    match e {
+        PortalError::Store(_) => "database",
+        PortalError::Access(_) => "access",
+        PortalError::Invalid(_) => "invalid input",
+        PortalError::Invite(_) | PortalError::Enable(_) => "refused",
+        _ => "other",
+    }
+}
+
 /// Starts and runs a bulk job in one call (the command line, tests; the HTTP layer starts the
 /// job, answers with its id, and runs it in a task of its own).
 pub async fn bulk_enable_and_invite(db: &Db, actor: &Actor, input: &BulkInput) -> Result<BulkProgress, PortalError> {

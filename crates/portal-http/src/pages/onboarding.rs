@@ -356,25 +356,9 @@ async fn start_bulk(
         Err(e) => return problem_page(e.into()),
     };
     let job_id = job.id.clone();
-    let (db, actor, id) = (state.db().clone(), s.actor.clone(), job.id.clone());
     // The run goes on after this answer; it commits chunk by chunk and records its progress.
-    tokio::spawn(async move {
-        if let Err(e) = onboarding::run_bulk(&db, &actor, job, |_| {}).await {
-            // The job id and the kind of failure only: no patient, no address.
-            tracing::warn!(job_id = %id, failure = failure_kind(&e), "onboarding bulk job failed");
-        }
-    });
+    onboarding::spawn_bulk(state.db(), &s.actor, job);
     Redirect::to(&format!("/onboarding/jobs/{job_id}")).into_response()
-}
-
-fn failure_kind(e: &PortalError) -> &'static str {
-    match e {
-        PortalError::Store(_) => "database",
-        PortalError::Access(_) => "access",
-        PortalError::Invalid(_) => "invalid input",
-        PortalError::Invite(_) | PortalError::Enable(_) => "refused",
-        _ => "other",
-    }
 }
 
 struct SkipLine {

@@ -194,17 +194,9 @@ async fn start_onboarding_job(
     };
     let job = onboarding::start_bulk(state.db(), &s.actor, &input).await?;
     let (job_id, total) = (job.id.clone(), job.total());
-    let (db, actor) = (state.db().clone(), s.actor.clone());
     // The job outlives the request: its progress is in the database for any replica to report.
     // A server stopped mid-way leaves it `interrupted`; running the rest again is safe.
-    tokio::spawn(async move {
-        let id = job.id.clone();
-        match onboarding::run_bulk(&db, &actor, job, |_| {}).await {
-            Ok(p) => tracing::info!(job_id = %id, processed = p.processed, sent = p.sent, "onboarding job finished"),
-            // Ids and the error's kind only: no patient is named.
-            Err(e) => tracing::warn!(job_id = %id, error = %e, "onboarding job failed"),
-        }
-    });
+    onboarding::spawn_bulk(state.db(), &s.actor, job);
     let progress_url = format!("/api/v1/onboarding/jobs/{job_id}");
     let location = HeaderValue::from_str(&progress_url).map_err(|e| Problem::internal(&e))?;
     let body = BulkJobStartedDto { job_id, total, progress_url };
