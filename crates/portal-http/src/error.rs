@@ -7,7 +7,9 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portal_auth::{AuthError, PortalError};
+use portal_core::messaging::MessagingRefused;
 use portal_core::{AccessError, FieldError, FieldErrors};
+use portal_messaging::MessagingError;
 use portal_practice::PracticeError;
 use portal_store::StoreError;
 use serde::Serialize;
@@ -196,6 +198,23 @@ impl From<PortalError> for Problem {
             PortalError::Invalid(f) => f.into(),
             PortalError::Conflict(c) => Problem::new(StatusCode::CONFLICT, capitalise(&c) + "."),
             PortalError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<MessagingError> for Problem {
+    fn from(e: MessagingError) -> Self {
+        match e {
+            MessagingError::Access(a) => a.into(),
+            MessagingError::Invalid(f) => f.into(),
+            // The key names the request, not the message: reusing it for other content is the
+            // client's mistake about what it already sent.
+            MessagingError::Refused(r @ MessagingRefused::IdempotencyKeyReused) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, capitalise(&r.to_string()) + ".")
+            }
+            // A rule about who may write to whom (or reply now): the words say why.
+            MessagingError::Refused(r) => Problem::new(StatusCode::CONFLICT, capitalise(&r.to_string()) + "."),
+            MessagingError::Store(s) => s.into(),
         }
     }
 }
