@@ -151,8 +151,18 @@ pub struct Cluster {
     dir: TempDir,
 }
 
+/// The test suite's cluster: fsync off and many connections, a disposable cluster serving a
+/// parallel test suite.
+const TEST_SETTINGS: &[(&str, &str)] = &[("fsync", "off"), ("max_connections", "200")];
+
 impl Cluster {
     pub fn start(binaries: &Binaries) -> Result<Self> {
+        Self::start_with(binaries, TEST_SETTINGS)
+    }
+
+    /// A cluster with these server settings (`-c name=value`; plain words only, they pass
+    /// through `pg_ctl`'s shell).
+    pub fn start_with(binaries: &Binaries, settings: &[(&str, &str)]) -> Result<Self> {
         let user = ClusterUser::choose()?;
         let dir = TempDir::new_reachable_by_others("portal-pg")?;
         let data_dir = dir.path().join("data");
@@ -185,11 +195,10 @@ impl Cluster {
         for _attempt in 0..3 {
             process::check_interrupted()?;
             let port = free_port()?;
-            // fsync off and many connections: a disposable cluster serving a parallel test suite.
-            let options = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-                shell_quote(&socket)
-            );
+            let mut options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", shell_quote(&socket));
+            for (name, value) in settings {
+                options.push_str(&format!(" -c {name}={}", shell_quote(value)));
+            }
             let mut pg_ctl = command_as(
                 cluster.user.as_ref(),
                 &cluster.pg_ctl,
@@ -237,7 +246,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
-        eprintln!("xtask: test PostgreSQL cluster stopped; removing {}", self.dir.path().display());
+        eprintln!("xtask: throwaway PostgreSQL cluster stopped; removing {}", self.dir.path().display());
     }
 }
 

@@ -46,6 +46,13 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Load benchmark data into an empty database (for `cargo xtask bench`; docs/testing.md).
+    /// Hidden from the help: it fills a database with fictitious people.
+    #[command(hide = true)]
+    BenchSeed {
+        #[command(subcommand)]
+        command: BenchSeedCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +75,22 @@ pub enum ImportCommand {
         /// A CSV file with a header row; columns: record_number, first_name, last_name,
         /// date_of_birth, email, phone, address_line1, city, state, zip, location, status.
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchSeedCommand {
+    /// A clinic with clinicians, patients who each hold an active portal account, and portal
+    /// messages between them. Prints one JSON line: a staff sign-in (`staff_email`,
+    /// `password`) and the ids the benchmark's requests use. Refuses a database that already
+    /// has staff or patients.
+    Messaging {
+        #[arg(long, default_value_t = 10_000)]
+        patients: u32,
+        #[arg(long, default_value_t = 200)]
+        staff: u32,
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u32,
     },
 }
 
@@ -176,6 +199,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+        Command::BenchSeed { command: BenchSeedCommand::Messaging { patients, staff, messages } } => {
+            return bench_seed_messaging(&config, patients, staff, messages).await;
+        }
         Command::Audit { command: AuditCommand::Verify } => {
             let db = open_db(&config).await?;
             let report = portal_practice::audit_log::verify(&db).await?;
@@ -189,6 +215,29 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `portal bench-seed messaging`: one random password, hashed once, for every seeded account
+/// (staff and portal users alike; the benchmark signs in as staff member 0).
+async fn bench_seed_messaging(config: &Config, patients: u32, staff: u32, messages: u32) -> anyhow::Result<ExitCode> {
+    use portal_store::bench_seed::{MessagingSeed, SeedError, seed_messaging};
+    let db = open_db(config).await?;
+    let password = crate::demo::random_password(&mut rand::rngs::OsRng);
+    let parsed = portal_core::staff::NewPassword::parse(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password_hash = portal_auth::PasswordHasher::new(1).hash(&parsed).await?;
+    match seed_messaging(&db, &MessagingSeed { patients, staff, messages, password_hash }).await {
+        Ok(report) => {
+            let mut line = serde_json::to_value(&report)?;
+            line["password"] = password.into();
+            println!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ (SeedError::NotEmpty | SeedError::Invalid(_))) => {
+            eprintln!("portal: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(SeedError::Store(e)) => Err(e.into()),
+    }
 }
 
 fn read_password() -> anyhow::Result<String> {

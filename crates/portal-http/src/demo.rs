@@ -172,7 +172,7 @@ pub fn remove_sqlite_database(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn random_password(rng: &mut impl Rng) -> String {
+pub(crate) fn random_password(rng: &mut impl Rng) -> String {
     // 4 groups of 5 from an unambiguous alphabet: ~100 bits, easy to type from the console.
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
     (0..4)

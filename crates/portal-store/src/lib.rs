@@ -5,6 +5,7 @@
 //! engine, diesel, and a small facade ([`db`]) that runs a query body on either backend.
 
 pub mod audit;
+pub mod bench_seed;
 pub mod branding;
 pub mod db;
 mod error;

@@ -11,22 +11,42 @@ use crate::process;
 /// A request that never answers counts as an error instead of stalling the run past its time.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One named request, sent over and over.
+/// One named request, sent over and over; or a list of requests that differ only in their path
+/// (several conversations, several search words), taken in turn.
 pub struct Scenario {
     pub name: String,
-    pub path: String,
+    pub method: &'static str,
+    pub paths: Vec<String>,
     pub headers: Vec<(String, String)>,
+    /// A JSON body, the same for every request (each POST is a new message, say).
+    pub json: Option<String>,
 }
 
 impl Scenario {
-    /// GET only: the generator measures reads; writes need per-request bodies it does not have yet.
     pub fn get(name: &str, path: &str) -> Self {
-        Self { name: name.to_owned(), path: path.to_owned(), headers: Vec::new() }
+        Self::get_each(name, vec![path.to_owned()])
+    }
+
+    /// GET `paths` in turn. Connection `i` starts at path `i` and steps by the number of
+    /// connections, so that concurrent requests go to different paths (different rows).
+    pub fn get_each(name: &str, paths: Vec<String>) -> Self {
+        Self { name: name.to_owned(), method: "GET", paths, headers: Vec::new(), json: None }
+    }
+
+    /// POST `json` to `paths` in turn (see [`Scenario::get_each`]).
+    pub fn post_json_each(name: &str, paths: Vec<String>, json: String) -> Self {
+        Self { name: name.to_owned(), method: "POST", paths, headers: Vec::new(), json: Some(json) }
     }
 
     pub fn with_bearer(mut self, token: &str) -> Self {
         self.headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
         self
+    }
+
+    /// Every request of the scenario, rendered once.
+    pub fn render(&self, address: SocketAddr) -> Vec<Vec<u8>> {
+        let body = self.json.as_ref().map(|json| ("application/json", json.as_bytes()));
+        self.paths.iter().map(|path| render_request(self.method, address, path, &self.headers, body)).collect()
     }
 }
 
@@ -62,11 +82,12 @@ impl Measurement {
 }
 
 pub async fn measure(address: SocketAddr, scenario: &Scenario, concurrency: usize, duration: Duration) -> Measurement {
-    let request = Arc::new(render_request("GET", address, &scenario.path, &scenario.headers, None));
+    let requests = Arc::new(scenario.render(address));
     let started = Instant::now();
     let deadline = started + duration;
-    let workers: Vec<_> =
-        (0..concurrency).map(|_| tokio::spawn(worker(address, Arc::clone(&request), deadline))).collect();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|i| tokio::spawn(worker(address, Arc::clone(&requests), Turns { next: i, step: concurrency }, deadline)))
+        .collect();
     let mut total = Measurement::default();
     for worker in workers {
         match worker.await {
@@ -79,8 +100,17 @@ pub async fn measure(address: SocketAddr, scenario: &Scenario, concurrency: usiz
     total
 }
 
-async fn worker(address: SocketAddr, request: Arc<Vec<u8>>, deadline: Instant) -> Measurement {
+/// Which of a scenario's requests a connection sends next.
+struct Turns {
+    next: usize,
+    step: usize,
+}
+
+async fn worker(address: SocketAddr, requests: Arc<Vec<Vec<u8>>>, mut turns: Turns, deadline: Instant) -> Measurement {
     let mut tally = Measurement::default();
+    if requests.is_empty() {
+        return tally;
+    }
     let mut connection: Option<Connection> = None;
     while Instant::now() < deadline && !process::interrupted() {
         if connection.is_none() {
@@ -97,8 +127,10 @@ async fn worker(address: SocketAddr, request: Arc<Vec<u8>>, deadline: Instant) -
         let Some(open) = connection.as_mut() else {
             continue;
         };
+        let request = &requests[turns.next % requests.len()];
+        turns.next = turns.next.wrapping_add(turns.step);
         let sent = Instant::now();
-        match tokio::time::timeout(REQUEST_TIMEOUT, open.send(&request)).await {
+        match tokio::time::timeout(REQUEST_TIMEOUT, open.send(request)).await {
             Ok(Ok(response)) => {
                 let micros = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
                 tally.latencies.push(micros);

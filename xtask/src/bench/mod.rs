@@ -1,9 +1,11 @@
 //! `cargo xtask bench`: build `portal` in release, start a demo server on loopback, load it with a
-//! list of named scenarios and print a Markdown table of throughput and latency.
+//! list of named scenarios and print a Markdown table of throughput and latency; then the
+//! bulk-invitation run (`bulk`) and the secure-messaging run on both backends (`messaging`).
 
 mod bulk;
 mod http;
 mod load;
+mod messaging;
 mod smtp;
 
 use std::fs::File;
@@ -14,7 +16,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use self::http::{Connection, render_request};
 use self::load::{Measurement, Scenario};
@@ -36,6 +38,44 @@ pub struct BenchArgs {
     /// Tool's API, their e-mails delivered to a loopback SMTP sink); 0 skips it.
     #[arg(long, default_value_t = 10_000)]
     bulk_patients: usize,
+    /// Messages in the secure-messaging run (loaded by `portal bench-seed messaging` into SQLite and
+    /// into a throwaway PostgreSQL cluster, then inbox, thread, search and send measured on each);
+    /// 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    messages: u32,
+    /// Patients of the messaging run (each with a portal account).
+    #[arg(long, default_value_t = 10_000)]
+    messaging_patients: u32,
+    /// Staff of the messaging run (each in about messages / 5 / staff conversations).
+    #[arg(long, default_value_t = 200)]
+    messaging_staff: u32,
+    /// Run the messaging benchmark on this backend only (default: both).
+    #[arg(long, value_enum)]
+    messaging_backend: Option<messaging::Backend>,
+    /// Run only this section (default: all three; `--bulk-patients 0` and `--messages 0` also skip theirs).
+    #[arg(long, value_enum)]
+    only: Option<Section>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Section {
+    /// The demo server's scenarios (healthz, staff me, patient list and search).
+    Demo,
+    /// The bulk invitation (on the demo server).
+    Bulk,
+    /// Secure messaging with a million messages, on each backend.
+    Messaging,
+}
+
+impl BenchArgs {
+    fn runs(&self, section: Section) -> bool {
+        self.only.is_none_or(|only| only == section)
+            && match section {
+                Section::Demo => true,
+                Section::Bulk => self.bulk_patients > 0,
+                Section::Messaging => self.messages > 0,
+            }
+    }
 }
 
 /// How long the demo server may take to seed its data and answer /healthz.
@@ -80,9 +120,50 @@ fn target_dir() -> PathBuf {
 }
 
 async fn bench(binary: &Path, args: &BenchArgs) -> Result<ExitCode> {
+    let sink = smtp::SmtpSink::start().await?;
+    let mut demo = None;
+    let mut bulk = None;
+    if args.runs(Section::Demo) || args.runs(Section::Bulk) {
+        let (results, figures) = demo_server_runs(binary, args, &sink).await?;
+        demo = Some(results);
+        bulk = figures;
+    }
+    let messaging = if args.runs(Section::Messaging) {
+        let run = messaging::Run {
+            binary,
+            messages: args.messages,
+            patients: args.messaging_patients,
+            staff: args.messaging_staff,
+            backend: args.messaging_backend,
+            concurrency: args.concurrency,
+            duration: Duration::from_secs(args.duration),
+            sink: &sink,
+        };
+        messaging::run(&run).await?
+    } else {
+        Vec::new()
+    };
+
+    if let Some(results) = demo.filter(|results| !results.is_empty()) {
+        print_table(&results, args);
+    }
+    if let Some(bulk) = bulk {
+        bulk.print();
+    }
+    for report in &messaging {
+        report.print(args.concurrency, args.duration);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The demo server's scenarios and the bulk invitation, which share one server.
+async fn demo_server_runs(
+    binary: &Path,
+    args: &BenchArgs,
+    sink: &smtp::SmtpSink,
+) -> Result<(Vec<(Scenario, Measurement)>, Option<bulk::BulkFigures>)> {
     let data = TempDir::new("portal-bench")?;
     let address = free_loopback_address()?;
-    let sink = smtp::SmtpSink::start().await?;
     let mut server = Server::start(binary, address, data.path(), sink.address)?;
     server.wait_until_healthy().await?;
 
@@ -96,40 +177,48 @@ async fn bench(binary: &Path, args: &BenchArgs) -> Result<ExitCode> {
             None
         }
     };
-    let scenarios = scenarios(token.as_deref());
-    let duration = Duration::from_secs(args.duration);
-    eprintln!(
-        "bench: {} scenario(s), {} connections, {} s each, against {}",
-        scenarios.len(),
-        args.concurrency,
-        args.duration,
-        binary.display()
-    );
-    let mut results = Vec::new();
-    for scenario in &scenarios {
-        process::check_interrupted()?;
-        eprintln!("bench: {} ...", scenario.name);
-        let _ = load::measure(address, scenario, args.concurrency, WARM_UP).await;
-        let measurement = load::measure(address, scenario, args.concurrency, duration).await;
-        process::check_interrupted()?;
-        server.ensure_running()?;
-        results.push((scenario, measurement));
-    }
-    let bulk = match (&token, args.bulk_patients) {
-        (Some(token), n) if n > 0 => {
-            let run = bulk::Run { binary, address, data_dir: data.path(), token, patients: n, sink: &sink };
+    let results = if args.runs(Section::Demo) {
+        let scenarios = scenarios(token.as_deref());
+        eprintln!(
+            "bench: {} scenario(s), {} connections, {} s each, against {}",
+            scenarios.len(),
+            args.concurrency,
+            args.duration,
+            binary.display()
+        );
+        measure_all(&mut server, scenarios, args.concurrency, Duration::from_secs(args.duration)).await?
+    } else {
+        Vec::new()
+    };
+    let bulk = match (&token, args.runs(Section::Bulk)) {
+        (Some(token), true) => {
+            let run = bulk::Run { binary, address, data_dir: data.path(), token, patients: args.bulk_patients, sink };
             Some(bulk::measure(&run).await?)
         }
         _ => None,
     };
     server.ensure_running()?;
-    drop(server);
+    Ok((results, bulk))
+}
 
-    print_table(&results, args);
-    if let Some(bulk) = bulk {
-        bulk.print();
+/// Each scenario: one second of warm-up, then `duration` of measurement.
+async fn measure_all(
+    server: &mut Server,
+    scenarios: Vec<Scenario>,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<Vec<(Scenario, Measurement)>> {
+    let mut results = Vec::new();
+    for scenario in scenarios {
+        process::check_interrupted()?;
+        eprintln!("bench: {} ...", scenario.name);
+        let _ = load::measure(server.address, &scenario, concurrency, WARM_UP).await;
+        let measurement = load::measure(server.address, &scenario, concurrency, duration).await;
+        process::check_interrupted()?;
+        server.ensure_running()?;
+        results.push((scenario, measurement));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(results)
 }
 
 /// The scenarios to measure. `/healthz` is the baseline: what the HTTP stack costs with no work.
@@ -236,9 +325,12 @@ fn database_url(data_dir: &Path) -> String {
 
 impl Server {
     fn start(binary: &Path, address: SocketAddr, data_dir: &Path, smtp: SocketAddr) -> Result<Self> {
-        let log = data_dir.join("server.log");
+        Self::spawn(server_command(binary, address, data_dir, smtp), address, data_dir.join("server.log"))
+    }
+
+    /// Starts `command`, a `portal` that will serve on `address`, its output going to `log`.
+    fn spawn(mut command: Command, address: SocketAddr, log: PathBuf) -> Result<Self> {
         let log_file = File::create(&log).with_context(|| format!("could not create {}", log.display()))?;
-        let mut command = server_command(binary, address, data_dir, smtp);
         command
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
@@ -246,7 +338,8 @@ impl Server {
             // Its own process group: a Ctrl-C reaches xtask, which then kills the server itself.
             .process_group(0);
         eprintln!("$ {}", process::describe(&command));
-        let child = command.spawn().with_context(|| format!("could not start {}", binary.display()))?;
+        let child =
+            command.spawn().with_context(|| format!("could not start {}", command.get_program().to_string_lossy()))?;
         Ok(Self { child, log, address })
     }
 
@@ -302,10 +395,12 @@ impl Drop for Server {
     }
 }
 
-fn print_table(results: &[(&Scenario, Measurement)], args: &BenchArgs) {
-    let millis = |latency: Option<Duration>| {
-        latency.map_or_else(|| "-".to_owned(), |latency| format!("{:.2}", latency.as_secs_f64() * 1000.0))
-    };
+/// A latency in milliseconds for the tables.
+fn millis(latency: Option<Duration>) -> String {
+    latency.map_or_else(|| "-".to_owned(), |latency| format!("{:.2}", latency.as_secs_f64() * 1000.0))
+}
+
+fn print_table(results: &[(Scenario, Measurement)], args: &BenchArgs) {
     println!("\n{} connections, {} s per scenario, loopback\n", args.concurrency, args.duration);
     println!("| scenario | requests/s | p50 (ms) | p99 (ms) | non-2xx | errors |");
     println!("|---|---:|---:|---:|---:|---:|");
