@@ -660,6 +660,41 @@ async fn the_inbox_shows_25_conversations_a_page_with_a_link_to_older_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_thread_shows_the_newest_200_and_a_link_to_earlier_ones() {
+    let (world, clinician) = world_with_clinician().await;
+    let mut alice = portal(&world, Caller::PortalA);
+    let id = write(&mut alice, &world.patient_a, &clinician, "Long", "m0").await;
+    let caller = MessagingCaller::staff(&staff_actor(&world, &clinician).await).expect("staff");
+    for i in 1..205 {
+        send::reply(world.db(), &caller, &id, ReplyInput { body: format!("m{i}"), idempotency_key: None })
+            .await
+            .expect("reply");
+    }
+    let html = alice.get(&format!("/portal/messages/{id}")).await.text();
+    assert_eq!(html.matches("<li class=\"message").count(), 200, "the newest 200");
+    assert!(html.contains(">m204<") && !html.contains(">m4<"));
+    let marker = "id=\"show-earlier\"";
+    let at = html.find(marker).unwrap_or_else(|| panic!("no earlier link: {html}"));
+    let href = html[..at].rsplit("href=\"").next().unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let earlier = alice.get(&href).await;
+    earlier.assert_status(200);
+    let html = earlier.text();
+    assert_eq!(html.matches("<li class=\"message").count(), 5);
+    assert!(html.contains(">m0<") && html.contains(">m4<") && !html.contains(">m5<"));
+    assert!(!html.contains(marker) && html.contains("id=\"show-latest\""));
+    // Another user, or a message id of another conversation: the portal's 404.
+    let mut bob = portal(&world, Caller::PortalB);
+    assert_eq!(bob.get(&href).await.code(), 404);
+    let other = write(&mut alice, &world.patient_a, &clinician, "Other", "x").await;
+    let first_of_other = {
+        let t = alice.get(&format!("/portal/messages/{other}")).await.text();
+        let at = t.find("id=\"message-").unwrap() + "id=\"message-".len();
+        t[at..].split('"').next().unwrap().to_owned()
+    };
+    assert_eq!(alice.get(&format!("/portal/messages/{id}?before={first_of_other}")).await.code(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_messages_page_says_not_available_while_the_portal_is_off() {
     let (world, clinician) = world_with_clinician().await;
     let mut alice = portal(&world, Caller::PortalA);

@@ -287,6 +287,20 @@ struct MessageRow {
     unread: bool,
 }
 
+impl MessageRow {
+    fn of(m: portal_messaging::inbox::MessageView) -> Self {
+        MessageRow {
+            from: m.sender_name,
+            mine: m.mine,
+            body: m.body,
+            when: when(m.created_at),
+            when_iso: when_iso(m.created_at),
+            unread: m.unread,
+            id: m.id,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "portal_messages_thread.html")]
 struct ThreadPage {
@@ -298,6 +312,8 @@ struct ThreadPage {
     patient_name: String,
     archived: bool,
     has_earlier: bool,
+    /// Showing older messages (`?before=`) rather than the newest.
+    showing_earlier: bool,
     /// Why the user cannot reply any more (the thread is read-only), in words.
     reply_refused: Option<String>,
     messages: Vec<MessageRow>,
@@ -321,20 +337,9 @@ impl ThreadPage {
             patient_name: c.patient_name.clone().unwrap_or_default(),
             archived: c.archived,
             has_earlier: t.has_earlier,
+            showing_earlier: false,
             reply_refused: t.reply_refused.map(|r| crate::error::capitalise(&r)),
-            messages: t
-                .messages
-                .into_iter()
-                .map(|m| MessageRow {
-                    from: m.sender_name,
-                    mine: m.mine,
-                    body: m.body,
-                    when: when(m.created_at),
-                    when_iso: when_iso(m.created_at),
-                    unread: m.unread,
-                    id: m.id,
-                })
-                .collect(),
+            messages: t.messages.into_iter().map(MessageRow::of).collect(),
             id: c.id,
             body: String::new(),
             key: new_key(),
@@ -356,6 +361,9 @@ async fn open(state: &AppState, s: &SignedInPortal, id: &str) -> Result<ThreadPa
 struct ThreadQuery {
     #[serde(default)]
     done: String,
+    /// "Show earlier messages": the messages before this one.
+    #[serde(default)]
+    before: String,
 }
 
 async fn thread_page(
@@ -374,6 +382,16 @@ async fn thread_page(
         Err(r) => return r,
     };
     page.notice = if q.done == "unarchived" { "unarchived" } else { "" };
+    if !q.before.is_empty() {
+        match inbox::earlier_messages(state.db(), &caller(&s), &id, &q.before).await {
+            Ok(e) => {
+                page.messages = e.messages.into_iter().map(MessageRow::of).collect();
+                page.has_earlier = e.has_earlier;
+                page.showing_earlier = true;
+            }
+            Err(e) => return unreachable_or_problem(&state, e).await,
+        }
+    }
     render_status(StatusCode::OK, &page)
 }
 
