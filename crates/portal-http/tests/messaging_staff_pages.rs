@@ -700,3 +700,36 @@ async fn bad_input_gets_a_readable_page_with_what_was_typed_never_a_500() {
     let res = w.send_as(Caller::FrontDesk, odd).await;
     assert!(res.code() < 500, "{}", res.code());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_thread_shows_the_newest_200_and_a_link_to_earlier_ones() {
+    let w = World::new().await;
+    let id = compose(&w, Caller::Clinician, &[Caller::PracticeManager], "Long", "m0").await;
+    let pm = {
+        let mut conn = w.db().read().await.expect("read");
+        let p = portal_auth::sessions::load_staff_principal(&mut conn, w.id(Caller::PracticeManager))
+            .await
+            .expect("load")
+            .expect("active");
+        portal_messaging::Caller::staff(&Actor::new(portal_core::Principal::Staff(p), None)).expect("staff")
+    };
+    for i in 1..205 {
+        let input = portal_messaging::send::ReplyInput { body: format!("m{i}"), idempotency_key: None };
+        portal_messaging::send::reply(w.db(), &pm, &id, input).await.expect("reply");
+    }
+    let html = readable(&get(&w, Caller::Clinician, &format!("/messages/{id}")).await, 200);
+    assert_eq!(html.matches("<li class=\"message").count(), 200, "the newest 200");
+    assert!(html.contains(">m204<") && !html.contains(">m4<"));
+    let marker = "id=\"show-earlier\"";
+    let at = html.find(marker).unwrap_or_else(|| panic!("no earlier link: {html}"));
+    let href = html[..at].rsplit("href=\"").next().unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let html = readable(&get(&w, Caller::Clinician, &href).await, 200);
+    assert_eq!(html.matches("<li class=\"message").count(), 5);
+    assert!(html.contains(">m0<") && html.contains(">m4<") && !html.contains(">m5<"));
+    assert!(!html.contains(marker) && html.contains("id=\"show-latest\""));
+    // Someone not in the conversation (a Super Admin too) gets the same 404 as for the thread.
+    assert_eq!(get(&w, Caller::SuperAdmin, &href).await.code(), 404);
+    let before = href.split("before=").nth(1).unwrap().to_owned();
+    let other = compose(&w, Caller::Clinician, &[Caller::PracticeManager], "Other", "x").await;
+    assert_eq!(get(&w, Caller::Clinician, &format!("/messages/{other}?before={before}")).await.code(), 404);
+}

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use portal_core::messaging::MessagingRefused;
 use portal_core::staff::Permission;
-use portal_messaging::inbox::{self, ThreadView};
+use portal_messaging::inbox::{self, MessageView, ThreadView};
 use portal_messaging::send::{self, ReplyInput};
 use portal_messaging::{Caller, MessagingError};
 use serde::Deserialize;
@@ -36,6 +36,9 @@ pub(super) struct ThreadNotice {
     sent: Option<String>,
     #[serde(default)]
     unarchived: Option<String>,
+    /// "Show earlier messages": the messages before this one.
+    #[serde(default)]
+    before: Option<String>,
 }
 
 struct Participant {
@@ -54,6 +57,20 @@ struct MessageItem {
     when_iso: String,
 }
 
+impl MessageItem {
+    fn of(m: MessageView) -> Self {
+        MessageItem {
+            id: m.id,
+            sender: m.sender_name,
+            mine: m.mine,
+            unread: m.unread,
+            body: m.body,
+            when: when(m.created_at),
+            when_iso: when_iso(m.created_at),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "messages_thread.html")]
 struct ThreadPage {
@@ -65,6 +82,8 @@ struct ThreadPage {
     view_patient: bool,
     messages: Vec<MessageItem>,
     has_earlier: bool,
+    /// Showing older messages (`?before=`) rather than the newest.
+    showing_earlier: bool,
     /// Why replying is not possible now, as a sentence; empty when the reply box is shown.
     reply_refused: String,
     form: ReplyForm,
@@ -87,20 +106,9 @@ impl ThreadPage {
             patient_id: c.patient_id.clone().unwrap_or_default(),
             view_patient: c.patient_id.is_some() && s.staff.has(Permission::ViewPatients),
             participants,
-            messages: t
-                .messages
-                .into_iter()
-                .map(|m| MessageItem {
-                    id: m.id,
-                    sender: m.sender_name,
-                    mine: m.mine,
-                    unread: m.unread,
-                    body: m.body,
-                    when: when(m.created_at),
-                    when_iso: when_iso(m.created_at),
-                })
-                .collect(),
+            messages: t.messages.into_iter().map(MessageItem::of).collect(),
             has_earlier: t.has_earlier,
+            showing_earlier: false,
             reply_refused: t.reply_refused.as_deref().map(capitalise).unwrap_or_default(),
             form: ReplyForm { body: String::new(), idempotency_key: new_idempotency_key() },
             errors: FormErrors::none(),
@@ -146,6 +154,16 @@ pub(super) async fn thread_page(
         Ok(p) => p,
         Err(r) => return r,
     };
+    if let Some(before) = notice.before.as_deref().filter(|b| !b.is_empty()) {
+        match inbox::earlier_messages(state.db(), &caller, &id, before).await {
+            Ok(e) => {
+                page.messages = e.messages.into_iter().map(MessageItem::of).collect();
+                page.has_earlier = e.has_earlier;
+                page.showing_earlier = true;
+            }
+            Err(e) => return failure(e),
+        }
+    }
     page.notice = notice;
     finish(&state, &s, page, StatusCode::OK).await
 }
