@@ -278,6 +278,12 @@ fn table() -> Vec<Row> {
         GET    "/api/v1/conversations/{id}"                      Foreign ""     => [401, 404, 404, 404, 404, 404, 404, 200, 401, 401];
         GET    "/api/v1/conversations/{id}"                      Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
         GET    "/api/v1/conversations/{id}"                      Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Own    ""      => [401, 404, 404, 404, 200, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Own    "staff" => [401, 404, 404, 200, 404, 200, 200, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Own    "super_admins" => [401, 200, 200, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Foreign ""     => [401, 404, 404, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
         POST   "/api/v1/conversations/{id}/messages"             Own    ""      => [401, 404, 404, 404, 201, 404, 404, 404, 401, 401];
         POST   "/api/v1/conversations/{id}/messages"             Own    "staff" => [401, 404, 404, 201, 404, 201, 201, 404, 401, 401];
         POST   "/api/v1/conversations/{id}/messages"             Own    "super_admins" => [401, 201, 201, 404, 404, 404, 404, 404, 401, 401];
@@ -318,6 +324,11 @@ fn table() -> Vec<Row> {
         GET    "/api/v1/portal/conversations/{id}"               Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 200];
         GET    "/api/v1/portal/conversations/{id}"               Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
         GET    "/api/v1/portal/conversations/{id}"               Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/conversations/{id}/messages"      Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 404];
+        GET    "/api/v1/portal/conversations/{id}/messages"      Own    "staff" => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/conversations/{id}/messages"      Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 200];
+        GET    "/api/v1/portal/conversations/{id}/messages"      Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/conversations/{id}/messages"      Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
         POST   "/api/v1/portal/conversations/{id}/messages"      Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 201, 404];
         POST   "/api/v1/portal/conversations/{id}/messages"      Own    "staff" => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
         POST   "/api/v1/portal/conversations/{id}/messages"      Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 201];

@@ -574,6 +574,42 @@ async fn the_inbox_pages_with_an_opaque_cursor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_thread_reads_earlier_messages_page_by_page() {
+    let world = World::new().await;
+    let start = json!({ "kind": "staff", "recipient_staff_ids": [world.id(Caller::FrontDesk)], "body": "m0" });
+    let res = post(&world, Caller::PracticeManager, CONVERSATIONS, &start).await;
+    res.assert_status(201);
+    let id = res.json()["conversation_id"].as_str().unwrap().to_owned();
+    for i in 1..205 {
+        let who = if i % 2 == 0 { Caller::PracticeManager } else { Caller::FrontDesk };
+        post(&world, who, &format!("{CONVERSATIONS}/{id}/messages"), &json!({ "body": format!("m{i}") }))
+            .await
+            .assert_status(201);
+    }
+    let bodies = |v: &Value| -> Vec<String> {
+        v["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect()
+    };
+    let thread = get(&world, Caller::FrontDesk, &format!("{CONVERSATIONS}/{id}")).await;
+    thread.assert_status(200);
+    let t = thread.json();
+    assert_eq!((bodies(&t).len(), t["has_earlier"].as_bool()), (200, Some(true)));
+    let first = t["messages"][0]["id"].as_str().unwrap().to_owned();
+    let earlier = get(&world, Caller::FrontDesk, &format!("{CONVERSATIONS}/{id}/messages?before={first}")).await;
+    earlier.assert_status(200);
+    assert_eq!(bodies(&earlier.json()), ["m0", "m1", "m2", "m3", "m4"]);
+    assert_eq!(earlier.json()["has_earlier"], json!(false));
+    // Without `before`: the newest page, the same as the thread's.
+    let newest = get(&world, Caller::FrontDesk, &format!("{CONVERSATIONS}/{id}/messages")).await;
+    assert_eq!(bodies(&newest.json()), bodies(&t));
+    // Someone not in it (a Super Admin too), a message of another conversation, a bad id: 404.
+    get(&world, Caller::SuperAdmin, &format!("{CONVERSATIONS}/{id}/messages?before={first}")).await.assert_status(404);
+    let other = post(&world, Caller::PracticeManager, CONVERSATIONS, &start).await.json();
+    let foreign = other["message"]["id"].as_str().unwrap();
+    get(&world, Caller::FrontDesk, &format!("{CONVERSATIONS}/{id}/messages?before={foreign}")).await.assert_status(404);
+    get(&world, Caller::FrontDesk, &format!("{CONVERSATIONS}/{id}/messages?before=..%2F")).await.assert_status(404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_problems() {
     let world = World::new().await;
     grant_portal_messages(&world, Caller::Clinician).await;

@@ -328,7 +328,7 @@ async fn a_long_thread_shows_its_newest_200_and_earlier_ones_on_request() {
         "the newest 200, oldest first"
     );
 
-    let earlier = inbox::earlier_messages(db, &ann, &id, &t.messages[0].id).await.unwrap();
+    let earlier = inbox::messages(db, &ann, &id, Some(&t.messages[0].id)).await.unwrap();
     let bodies: Vec<_> = earlier.messages.iter().map(|m| m.body.as_str()).collect();
     assert_eq!(bodies, vec!["m0", "m1", "m2", "m3", "m4"]);
     assert!(!earlier.has_earlier);
@@ -337,8 +337,11 @@ async fn a_long_thread_shows_its_newest_200_and_earlier_ones_on_request() {
 
     // Someone not in the conversation, a message of another conversation, a malformed id: 404.
     let colleague = staff_member(db, "Dr Bo", StaffRole::Clinician, &[&s.loc], true).await;
-    not_found(inbox::earlier_messages(db, &caller(&colleague), &id, &t.messages[0].id).await);
+    not_found(inbox::messages(db, &caller(&colleague), &id, Some(&t.messages[0].id)).await);
     let other = send::start_portal_conversation(db, &s.clinician, to_patient(&s, "Other", "x", None)).await.unwrap();
-    not_found(inbox::earlier_messages(db, &ann, &id, &other.message.id).await);
-    not_found(inbox::earlier_messages(db, &ann, &id, "../etc").await);
+    not_found(inbox::messages(db, &ann, &id, Some(&other.message.id)).await);
+    not_found(inbox::messages(db, &ann, &id, Some("../etc")).await);
+    // Without `before`: the newest page, read without marking anything.
+    let newest = inbox::messages(db, &ann, &id, None).await.unwrap();
+    assert_eq!((newest.messages.len(), newest.has_earlier), (200, true));
 }

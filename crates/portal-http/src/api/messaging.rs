@@ -24,8 +24,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use self::shapes::{
-    ArchivedRequest, IdempotencyKeyHeader, InboxPageDto, InboxParams, ReplyRequest, SentDto, StaffRecipientsDto,
-    ThreadDto, UnreadCountDto,
+    ArchivedRequest, IdempotencyKeyHeader, InboxPageDto, InboxParams, MessagePageDto, MessagePageParams, ReplyRequest,
+    SentDto, StaffRecipientsDto, ThreadDto, UnreadCountDto,
 };
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, ApiStaff, SignedInStaff};
@@ -38,7 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_conversations, start_conversation))
         .routes(routes!(open_conversation))
-        .routes(routes!(reply))
+        .routes(routes!(reply, list_messages))
         .routes(routes!(set_archived))
         .routes(routes!(unread_count))
         .routes(routes!(new_message_options))
@@ -84,6 +84,24 @@ async fn open_conversation(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ThreadDto>> {
     Ok(Json(inbox::open_thread(state.db(), &caller(&s)?, &id).await?.into()))
+}
+
+/// A page of a thread's messages, oldest first: the newest 200, or with `before` the 200 just
+/// before that message ("Show earlier messages" when the thread said `has_earlier`). Marks
+/// nothing read (opening the thread does). 404 for a conversation the caller is not in, or a
+/// `before` that is not one of its messages. Audited.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", operation_id = "listConversationMessages", tag = "messaging",
+    security(("session" = [])), params(("id" = String, Path, description = "Conversation id"), MessagePageParams),
+    responses((status = 200, body = MessagePageDto),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation, the caller is not in it, or `before` is not one of its messages", body = Problem, content_type = "application/problem+json")))]
+async fn list_messages(
+    State(state): State<AppState>,
+    ApiStaff(s): ApiStaff,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<MessagePageParams>,
+) -> ApiResult<Json<MessagePageDto>> {
+    Ok(Json(inbox::messages(state.db(), &caller(&s)?, &id, p.before.as_deref()).await?.into()))
 }
 
 /// Moves the conversation to the caller's Archived section (`true`) or back to Active

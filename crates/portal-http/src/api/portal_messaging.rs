@@ -19,8 +19,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::messaging::shapes::{
-    self, ArchivedRequest, IdempotencyKeyHeader, InboxPageDto, InboxParams, ReplyRequest, SentDto, StaffRecipientsDto,
-    ThreadDto, UnreadCountDto,
+    self, ArchivedRequest, IdempotencyKeyHeader, InboxPageDto, InboxParams, MessagePageDto, MessagePageParams,
+    ReplyRequest, SentDto, StaffRecipientsDto, ThreadDto, UnreadCountDto,
 };
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiPortal, ApiQuery, SignedInPortal};
@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_conversations, start_conversation))
         .routes(routes!(open_conversation))
-        .routes(routes!(reply))
+        .routes(routes!(reply, list_messages))
         .routes(routes!(set_archived))
         .routes(routes!(unread_count))
         .routes(routes!(staff_recipients))
@@ -121,6 +121,23 @@ async fn open_conversation(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ThreadDto>> {
     Ok(Json(inbox::open_thread(state.db(), &caller(&s), &id).await?.into()))
+}
+
+/// A page of a thread's messages, oldest first: the newest 200, or with `before` the 200 just
+/// before that message. Marks nothing read. 404 for a conversation the caller is not in or whose
+/// patient they no longer reach, or a `before` that is not one of its messages. Audited.
+#[utoipa::path(get, path = "/api/v1/portal/conversations/{id}/messages", operation_id = "listPortalConversationMessages", tag = "portal",
+    security(("session" = [])), params(("id" = String, Path, description = "Conversation id"), MessagePageParams),
+    responses((status = 200, body = MessagePageDto),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn list_messages(
+    State(state): State<AppState>,
+    ApiPortal(s): ApiPortal,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<MessagePageParams>,
+) -> ApiResult<Json<MessagePageDto>> {
+    Ok(Json(inbox::messages(state.db(), &caller(&s), &id, p.before.as_deref()).await?.into()))
 }
 
 /// Replies. Eligibility is checked again: when the staff member can no longer take part (left

@@ -1094,7 +1094,10 @@ impl World {
                 Some(Payload::json(json!({ "patient_id": self.patient(rec), "staff_id": self.id(staff),
                     "subject": "A question", "body": "May I come in earlier?" })))
             }
-            ("GET", "/api/v1/conversations/{id}") | ("GET", "/api/v1/portal/conversations/{id}") => {
+            ("GET", "/api/v1/conversations/{id}")
+            | ("GET", "/api/v1/portal/conversations/{id}")
+            | ("GET", "/api/v1/conversations/{id}/messages")
+            | ("GET", "/api/v1/portal/conversations/{id}/messages") => {
                 p("id", self.conversation(rec, variant).await);
                 None
             }

@@ -8,21 +8,17 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portal_core::FieldErrors;
-use portal_core::ids::ConversationId;
 use portal_core::messaging::{IdempotencyKey, InboxFolder};
 use portal_core::time_util::rfc3339;
 use portal_messaging::inbox::{self, ConversationSummary, MessageView, ParticipantView, ThreadView};
 use portal_messaging::send::{Sent, StaffRecipient};
 use portal_messaging::{Caller, MessagingError};
 use portal_store::Db;
-use portal_store::messaging::InboxCursor;
 use serde::{Deserialize, Serialize};
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::cursor::{decode_cursor, encode_cursor};
 use crate::error::{ApiResult, Problem};
 
 // ---------------------------------------------------------------------------------------------
@@ -148,6 +144,29 @@ impl From<ThreadView> for ThreadDto {
     }
 }
 
+/// A page of a thread's messages (`GET .../conversations/{id}/messages`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePageDto {
+    /// Oldest first, at most 200.
+    pub messages: Vec<MessageDto>,
+    /// Older messages exist: ask again with `before` = the first message's id.
+    pub has_earlier: bool,
+}
+
+impl From<inbox::MessagePage> for MessagePageDto {
+    fn from(p: inbox::MessagePage) -> Self {
+        Self { messages: p.messages.into_iter().map(Into::into).collect(), has_earlier: p.has_earlier }
+    }
+}
+
+/// Which page of a thread's messages.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessagePageParams {
+    /// A message of this conversation: the page ends just before it. Without it, the newest.
+    pub before: Option<String>,
+}
+
 /// A message sent, or, for a retried request (same `Idempotency-Key`), the one the first
 /// request sent.
 #[derive(Debug, Serialize, ToSchema)]
@@ -212,27 +231,6 @@ pub struct InboxParams {
     /// Search by name or keyword, at least 3 characters, over Active and Archived: one page of the
     /// newest 25 matches. Blank means no search.
     pub q: Option<String>,
-}
-
-/// The cursor's text: base64url of `UNIX_NANOS~CONVERSATION_ID`. Opaque to clients (they pass
-/// `next` back as given); encoded so that nobody builds one by hand and relies on its layout.
-pub fn encode_cursor(c: &InboxCursor) -> String {
-    let nanos = c.last_message_at.assume_utc().unix_timestamp_nanos();
-    URL_SAFE_NO_PAD.encode(format!("{nanos}~{}", c.conversation_id))
-}
-
-/// The cursor a `next` stands for, or `None` for anything this server did not give out.
-pub fn decode_cursor(raw: &str) -> Option<InboxCursor> {
-    // A cursor of ours is about 70 characters; longer text is not worth decoding.
-    if raw.len() > 200 {
-        return None;
-    }
-    let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (nanos, id) = text.split_once('~')?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?.to_offset(UtcOffset::UTC);
-    let id = ConversationId::parse(id).ok()?;
-    Some(InboxCursor { last_message_at: PrimitiveDateTime::new(at.date(), at.time()), conversation_id: id.to_string() })
 }
 
 /// The inbox page or the search the query asks for. Every malformed parameter is reported at
@@ -307,39 +305,4 @@ pub fn sent_response(sent: Sent, conversation_url: &str) -> ApiResult<Response> 
         .map_err(|e| Problem::internal(&e))?;
     let body = SentDto { conversation_id: sent.conversation_id, message: sent.message.into(), replayed: sent.replayed };
     Ok((status, [(header::LOCATION, location)], Json(body)).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_to_the_nanosecond() {
-        let at = PrimitiveDateTime::new(
-            time::Date::from_calendar_date(2026, time::Month::November, 21).unwrap(),
-            time::Time::from_hms_micro(23, 58, 19, 808_261).unwrap(),
-        );
-        let c = InboxCursor { last_message_at: at, conversation_id: "3f2504e0-4f89-41d3-9a0c-0305e82c3301".into() };
-        let text = encode_cursor(&c);
-        assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{text}");
-        let back = decode_cursor(&text).expect("decodes");
-        assert_eq!((back.last_message_at, back.conversation_id), (c.last_message_at, c.conversation_id));
-    }
-
-    #[test]
-    fn malformed_cursors_decode_to_nothing() {
-        let enc = |s: &str| URL_SAFE_NO_PAD.encode(s);
-        for bad in [
-            "".to_owned(),
-            "!!!".to_owned(),
-            "a".repeat(500),
-            enc("no separator"),
-            enc("12~not-an-id"),
-            enc("x~3f2504e0-4f89-41d3-9a0c-0305e82c3301"),
-            enc("999999999999999999999999999999999~3f2504e0-4f89-41d3-9a0c-0305e82c3301"),
-            URL_SAFE_NO_PAD.encode([0xff, 0xfe, b'~']),
-        ] {
-            assert!(decode_cursor(&bad).is_none(), "{bad}");
-        }
-    }
 }

@@ -12,7 +12,8 @@ use portal_messaging::MessagingError;
 use portal_messaging::inbox::{self, PAGE};
 use serde::Deserialize;
 
-use super::{ConversationLine, caller, decode_cursor, encode_cursor, failure};
+use super::{ConversationLine, caller, failure};
+use crate::cursor::{decode_cursor, encode_cursor};
 use crate::extract::PageStaff;
 use crate::pages::forms::{FormErrors, query};
 use crate::pages::{Chrome, PageQuery, error_page, render_status};

@@ -18,8 +18,6 @@ use axum::routing::{get, post};
 use portal_core::AccessError;
 use portal_messaging::inbox::ConversationSummary;
 use portal_messaging::{Caller, MessagingError};
-use portal_store::messaging::InboxCursor;
-use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::forms::{when, when_iso};
 use super::{error_page, problem_page};
@@ -60,27 +58,6 @@ fn new_idempotency_key() -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The inbox's "next page" cursor in a link
-// ---------------------------------------------------------------------------------------------
-
-/// `<unix nanoseconds>_<conversation id>`: the domain's keyset cursor as one query value.
-fn encode_cursor(c: &InboxCursor) -> String {
-    format!("{}_{}", c.last_message_at.assume_utc().unix_timestamp_nanos(), c.conversation_id)
-}
-
-/// The cursor of a "next page" link, or `None` when the value was not made by
-/// [`encode_cursor`] (edited by hand, cut short).
-fn decode_cursor(raw: &str) -> Option<InboxCursor> {
-    let (nanos, id) = raw.trim().split_once('_')?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse::<i128>().ok()?).ok()?;
-    let id = portal_core::ids::ConversationId::parse(id).ok()?;
-    Some(InboxCursor {
-        last_message_at: PrimitiveDateTime::new(at.date(), at.time()),
-        conversation_id: id.into_string(),
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
 // One conversation in a list
 // ---------------------------------------------------------------------------------------------
 
@@ -111,23 +88,6 @@ impl ConversationLine {
             when_iso: when_iso(c.last_message_at),
             unread: c.unread_count.max(0),
             archived: c.archived,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cursor_survives_the_link_and_a_damaged_one_is_refused() {
-        let at = time::macros::datetime!(2026-03-04 05:06:07.123456);
-        let c = InboxCursor { last_message_at: at, conversation_id: "0b6a4a52-0f1e-4a59-9d0a-6a8c3f1d2e77".into() };
-        assert_eq!(decode_cursor(&encode_cursor(&c)), Some(c));
-        for bad in
-            ["", "_", "12", "abc_0b6a4a52-0f1e-4a59-9d0a-6a8c3f1d2e77", "1_not-an-id", "99999999999999999999999999_x"]
-        {
-            assert_eq!(decode_cursor(bad), None, "{bad}");
         }
     }
 }

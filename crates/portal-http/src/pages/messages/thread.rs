@@ -155,7 +155,7 @@ pub(super) async fn thread_page(
         Err(r) => return r,
     };
     if let Some(before) = notice.before.as_deref().filter(|b| !b.is_empty()) {
-        match inbox::earlier_messages(state.db(), &caller, &id, before).await {
+        match inbox::messages(state.db(), &caller, &id, Some(before)).await {
             Ok(e) => {
                 page.messages = e.messages.into_iter().map(MessageItem::of).collect();
                 page.has_earlier = e.has_earlier;

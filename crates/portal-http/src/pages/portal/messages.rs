@@ -8,6 +8,7 @@
 //! idempotency key made when the form is rendered, so that a double click or a re-sent POST
 //! sends one message. A refused send shows the page again with what was typed.
 
+use crate::cursor::{decode_cursor, encode_cursor};
 use askama::Template;
 use axum::Router;
 use axum::extract::rejection::PathRejection;
@@ -16,15 +17,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use portal_core::FieldErrors;
-use portal_core::ids::ConversationId;
 use portal_core::messaging::{InboxFolder, MessagingRefused, ParticipantKind, parse_message};
 use portal_core::patient::InvalidValue;
 use portal_messaging::inbox::{self, ConversationSummary, ThreadView};
 use portal_messaging::send::{self, PortalUserMessageInput, ReplyInput, StaffRecipient};
 use portal_messaging::{Caller, MessagingError};
-use portal_store::messaging::InboxCursor;
 use serde::Deserialize;
-use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::{PortalChrome, PortalOpen, SwitchItem, not_found};
 use crate::extract::{PagePortal, SignedInPortal};
@@ -100,25 +98,6 @@ fn new_key() -> String {
 fn messaging_patients(chrome: &PortalChrome, s: &SignedInPortal) -> Vec<SwitchItem> {
     let ids = caller(s).message_patients().unwrap_or_default();
     chrome.patients.iter().filter(|p| ids.contains(&p.id)).cloned().collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The inbox's paging cursor
-// ---------------------------------------------------------------------------------------------
-
-/// The next-page link's `after`: the last row's time (nanoseconds since 1970, UTC) and id.
-/// Only these pages read it back. An unreadable one shows the newest page; an edited but
-/// well-formed one only moves within the user's own conversations (the query starts from their
-/// participant rows), so it can reach nothing else.
-fn cursor_text(c: &InboxCursor) -> String {
-    format!("{}.{}", c.last_message_at.assume_utc().unix_timestamp_nanos(), c.conversation_id)
-}
-
-fn parse_cursor(raw: &str) -> Option<InboxCursor> {
-    let (nanos, id) = raw.trim().split_once('.')?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?;
-    let id = ConversationId::parse(id).ok()?;
-    Some(InboxCursor { last_message_at: PrimitiveDateTime::new(at.date(), at.time()), conversation_id: id.to_string() })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,7 +220,7 @@ async fn inbox_page(
         }
     }
     let after = q.after.trim();
-    let cursor = if after.is_empty() { None } else { parse_cursor(after) };
+    let cursor = if after.is_empty() { None } else { decode_cursor(after) };
     let bad_cursor = !after.is_empty() && cursor.is_none();
     let later_page = cursor.is_some();
     let page = match inbox::inbox(state.db(), &caller, folder, cursor).await {
@@ -250,7 +229,7 @@ async fn inbox_page(
     };
     let folder_q = if folder == InboxFolder::Archived { "archived" } else { "" };
     let next_href = match &page.next {
-        Some(c) => format!("/portal/messages{}", query(&[("folder", folder_q), ("after", &cursor_text(c))])),
+        Some(c) => format!("/portal/messages{}", query(&[("folder", folder_q), ("after", &encode_cursor(c))])),
         None => String::new(),
     };
     let newest_href =
@@ -383,7 +362,7 @@ async fn thread_page(
     };
     page.notice = if q.done == "unarchived" { "unarchived" } else { "" };
     if !q.before.is_empty() {
-        match inbox::earlier_messages(state.db(), &caller(&s), &id, &q.before).await {
+        match inbox::messages(state.db(), &caller(&s), &id, Some(&q.before)).await {
             Ok(e) => {
                 page.messages = e.messages.into_iter().map(MessageRow::of).collect();
                 page.has_earlier = e.has_earlier;
@@ -650,22 +629,4 @@ async fn send_new(
     let mut page = page.keep(NewForm { idempotency_key: key, ..form });
     page.errors = errors;
     render_status(status, &page)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cursor_survives_the_address_and_refuses_what_it_did_not_write() {
-        let c = InboxCursor {
-            last_message_at: time::macros::datetime!(2026-01-05 14:03:07.123456789),
-            conversation_id: portal_store::ids::new_id(),
-        };
-        assert_eq!(parse_cursor(&cursor_text(&c)), Some(c.clone()));
-        for bad in ["", "x", "12", "12.", ".abc", "abc.def", "99999999999999999999999999999999.x"] {
-            assert_eq!(parse_cursor(bad), None, "{bad}");
-        }
-        assert_eq!(parse_cursor(&format!("1.{}", "not-an-id")), None);
-    }
 }
