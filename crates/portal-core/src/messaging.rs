@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::StaffPrincipal;
 use crate::fields::FieldErrors;
-use crate::patient::InvalidValue;
+use crate::patient::{InvalidValue, text_type};
 use crate::staff::{Permission, PortalPermission};
 
 /// The kind of a conversation: the "Type" radio buttons of seed 001's New Message window.
@@ -129,102 +129,30 @@ impl PortalMessagingRecipients {
     }
 }
 
-/// Control characters other than line breaks and tabs have no place in plain text.
-fn has_bad_control(s: &str) -> bool {
-    s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
-}
+text_type!(
+    /// A message's text: plain text (shown exactly as typed, escaped; no markup, no attachments:
+    /// seed 001 "no attachments can be added"), 1 to 10,000 characters after trimming (about four
+    /// printed pages: room for any non-urgent question, seed 001's FAQ, while a request stays
+    /// small), line ends normalised to `\n`.
+    MessageBody,
+    10_000,
+    crate::patient::Lines::Many
+);
 
-/// A message's text: plain text (shown exactly as typed, escaped; no markup, no attachments:
-/// seed 001 "no attachments can be added"), 1 to 10,000 characters after trimming, line ends
-/// normalised to `\n`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct MessageBody(String);
-
-impl MessageBody {
-    /// About four printed pages: room for any non-urgent question (seed 001's FAQ) while a
-    /// single request stays small.
-    pub const MAX: usize = 10_000;
-
-    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let normalised = raw.replace("\r\n", "\n").replace('\r', "\n");
-        let t = normalised.trim();
-        if t.is_empty() {
-            return Err(InvalidValue::Missing);
-        }
-        if t.chars().count() > Self::MAX {
-            return Err(InvalidValue::TooLong { max: Self::MAX });
-        }
-        if has_bad_control(t) {
-            return Err(InvalidValue::BadCharacters);
-        }
-        Ok(Self(t.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for MessageBody {
-    type Error = InvalidValue;
-    fn try_from(v: String) -> Result<Self, InvalidValue> {
-        Self::parse(&v)
-    }
-}
-
-impl From<MessageBody> for String {
-    fn from(v: MessageBody) -> String {
-        v.0
-    }
-}
-
-/// An optional subject line (seed 001: "Create an optional subject line"): one line of at most
-/// 200 characters. Blank means none.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct MessageSubject(String);
+text_type!(
+    /// An optional subject line (seed 001: "Create an optional subject line"): one line of at most
+    /// 200 characters. Blank means none ([`MessageSubject::parse_optional`]).
+    MessageSubject,
+    200
+);
 
 impl MessageSubject {
-    pub const MAX: usize = 200;
-
     /// `Ok(None)` for a blank subject.
     pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, InvalidValue> {
         match raw.map(str::trim) {
             None | Some("") => Ok(None),
             Some(t) => Self::parse(t).map(Some),
         }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let t = raw.trim();
-        if t.is_empty() {
-            return Err(InvalidValue::Missing);
-        }
-        if t.chars().count() > Self::MAX {
-            return Err(InvalidValue::TooLong { max: Self::MAX });
-        }
-        if t.chars().any(char::is_control) {
-            return Err(InvalidValue::BadCharacters);
-        }
-        Ok(Self(t.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for MessageSubject {
-    type Error = InvalidValue;
-    fn try_from(v: String) -> Result<Self, InvalidValue> {
-        Self::parse(&v)
-    }
-}
-
-impl From<MessageSubject> for String {
-    fn from(v: MessageSubject) -> String {
-        v.0
     }
 }
 

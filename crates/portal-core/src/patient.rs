@@ -32,9 +32,26 @@ pub enum InvalidValue {
     NotOneOf { allowed: &'static str },
 }
 
-/// Trims and bounds a free-text value; refuses control characters, which have no place in names
-/// and would corrupt e-mail headers and CSV exports.
-fn clean_text(raw: &str, max: usize) -> Result<String, InvalidValue> {
+/// Whether a free text may span lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lines {
+    /// Names, labels, subjects: any control character is refused.
+    One,
+    /// Messages and notes: line breaks (normalised to `\n`) and tabs are kept.
+    Many,
+}
+
+/// Trims and bounds a free-text value; refuses control characters (other than the line breaks
+/// and tabs of a multi-line text), which have no place in names and would corrupt e-mail
+/// headers and CSV exports. The one check behind every text type of the domain.
+pub(crate) fn clean_text(raw: &str, max: usize, lines: Lines) -> Result<String, InvalidValue> {
+    let normalised;
+    let raw = if lines == Lines::Many && raw.contains('\r') {
+        normalised = raw.replace("\r\n", "\n").replace('\r', "\n");
+        normalised.as_str()
+    } else {
+        raw
+    };
     let t = raw.trim();
     if t.is_empty() {
         return Err(InvalidValue::Missing);
@@ -42,24 +59,31 @@ fn clean_text(raw: &str, max: usize) -> Result<String, InvalidValue> {
     if t.chars().count() > max {
         return Err(InvalidValue::TooLong { max });
     }
-    if t.chars().any(char::is_control) {
+    let allowed = |c: char| lines == Lines::Many && matches!(c, '\n' | '\t');
+    if t.chars().any(|c| c.is_control() && !allowed(c)) {
         return Err(InvalidValue::BadCharacters);
     }
     Ok(t.to_owned())
 }
 
+/// A validated text newtype: `parse` (trim, not empty, at most `$max` characters, see
+/// [`clean_text`]), `as_str`, `Display`, and serde through `String`. `Lines::Many` for texts that
+/// keep line breaks.
 macro_rules! text_type {
     ($(#[$meta:meta])* $name:ident, $max:expr) => {
+        text_type!($(#[$meta])* $name, $max, $crate::patient::Lines::One);
+    };
+    ($(#[$meta:meta])* $name:ident, $max:expr, $lines:expr) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
         impl $name {
             pub const MAX: usize = $max;
 
-            pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-                clean_text(raw, Self::MAX).map(Self)
+            pub fn parse(raw: &str) -> Result<Self, $crate::patient::InvalidValue> {
+                $crate::patient::clean_text(raw, Self::MAX, $lines).map(Self)
             }
 
             pub fn from_trusted(value: String) -> Self {
@@ -71,15 +95,15 @@ macro_rules! text_type {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
 
         impl TryFrom<String> for $name {
-            type Error = InvalidValue;
-            fn try_from(v: String) -> Result<Self, InvalidValue> {
+            type Error = $crate::patient::InvalidValue;
+            fn try_from(v: String) -> Result<Self, $crate::patient::InvalidValue> {
                 Self::parse(&v)
             }
         }
@@ -91,6 +115,7 @@ macro_rules! text_type {
         }
     };
 }
+pub(crate) use text_type;
 
 text_type!(
     /// A given or family name of a person.

@@ -10,7 +10,7 @@ use crate::access::AccessError;
 use crate::events::{LinkPurpose, Relation};
 use crate::fields::FieldErrors;
 use crate::ids::PatientId;
-use crate::patient::{DateOfBirth, Email, InvalidValue, ZipCode, parse_iso_date};
+use crate::patient::{DateOfBirth, Email, InvalidValue, ZipCode, parse_iso_date, text_type};
 use crate::username::Username;
 
 /// The id of a portal account: a random UUID like every id that appears in a URL.
@@ -298,46 +298,13 @@ pub fn relation_for_contact(
     }
 }
 
-/// The message staff may attach to an invitation with intake forms (seed 003). Shown in the
-/// portal, never in the e-mail (no PHI in e-mails).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct InvitationMessage(String);
-
-impl InvitationMessage {
-    pub const MAX: usize = 2000;
-
-    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let t = raw.trim();
-        if t.is_empty() {
-            return Err(InvalidValue::Missing);
-        }
-        if t.chars().count() > Self::MAX {
-            return Err(InvalidValue::TooLong { max: Self::MAX });
-        }
-        if t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-            return Err(InvalidValue::BadCharacters);
-        }
-        Ok(Self(t.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for InvitationMessage {
-    type Error = InvalidValue;
-    fn try_from(v: String) -> Result<Self, InvalidValue> {
-        Self::parse(&v)
-    }
-}
-
-impl From<InvitationMessage> for String {
-    fn from(v: InvitationMessage) -> String {
-        v.0
-    }
-}
+text_type!(
+    /// The message staff may attach to an invitation with intake forms (seed 003). Shown in the
+    /// portal, never in the e-mail (no PHI in e-mails).
+    InvitationMessage,
+    2000,
+    crate::patient::Lines::Many
+);
 
 /// What a person states to be recognised as a patient (seed 002: e-mail address, last name,
 /// date of birth and ZIP code, "all of which must match the corresponding information on file").

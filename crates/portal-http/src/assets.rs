@@ -11,6 +11,8 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("portal-user.css", "text/css; charset=utf-8", include_bytes!("../static/portal-user.css")),
     ("handout.css", "text/css; charset=utf-8", include_bytes!("../static/handout.css")),
     ("handout.js", "text/javascript; charset=utf-8", include_bytes!("../static/handout.js")),
+    ("unread-count.js", "text/javascript; charset=utf-8", include_bytes!("../static/unread-count.js")),
+    ("messages.js", "text/javascript; charset=utf-8", include_bytes!("../static/messages.js")),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

@@ -516,6 +516,7 @@ async fn seed_portal(
     )
     .await
     .map_err(|x| e(&x))?;
+    seed_messages(state, id, &session.principal).await?;
     let ip = None;
     portal_auth::portal_sessions::sign_out_portal(
         db,
@@ -528,4 +529,60 @@ async fn seed_portal(
     .await
     .map_err(|x| e(&x))?;
     Ok(Some(format!("  Portal user  {username}  password: {password}   (sign in at /portal)")))
+}
+
+/// A few conversations, so that the printed sign-ins open a lived-in inbox (seed 001): the Super
+/// Admin (who holds Available for Portal Messages) writes to the signed-in patient, who answers
+/// (unread for the Super Admin); and a staff conversation with the front desk. Written through
+/// the use cases, like every other demo record.
+async fn seed_messages(
+    state: &AppState,
+    patient_id: &str,
+    patient: &portal_core::portal_accounts::PortalPrincipal,
+) -> anyhow::Result<()> {
+    use portal_messaging::send::{self, PortalMessageInput, ReplyInput, StaffMessageInput};
+    let db = state.db();
+    let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("demo seed (messages): {e}");
+    let staff_actor = |email: &'static str| async move {
+        let mut conn = db.read().await.map_err(|x| e(&x))?;
+        let row = portal_store::staff::find_by_email(&mut conn, email).await.map_err(|x| e(&x))?.context(email)?;
+        let p =
+            portal_auth::sessions::load_staff_principal(&mut conn, &row.id).await.map_err(|x| e(&x))?.context(email)?;
+        anyhow::Ok((row.id, Actor::new(portal_core::Principal::Staff(p), None)))
+    };
+    let (_, admin) = staff_actor("admin@riverside.example").await?;
+    let (front_desk, _) = staff_actor("frontdesk@riverside.example").await?;
+    let sent = send::start_portal_conversation(
+        db,
+        &admin,
+        PortalMessageInput {
+            patient_id: patient_id.to_owned(),
+            recipient_account_id: patient.account_id.to_string(),
+            subject: Some("Welcome to secure messaging".into()),
+            body: "Hello! You can now write to us here for anything that is not urgent: questions about \
+                   your care, refills or paperwork. We usually answer within one business day."
+                .into(),
+            idempotency_key: None,
+        },
+    )
+    .await
+    .map_err(|x| e(&x))?;
+    let me = portal_messaging::Caller::portal(patient.clone(), None);
+    let reply =
+        ReplyInput { body: "Thank you! Is the clinic open on Saturday mornings?".into(), idempotency_key: None };
+    send::reply(db, &me, &sent.conversation_id, reply).await.map_err(|x| e(&x))?;
+    send::start_staff_conversation(
+        db,
+        &admin,
+        StaffMessageInput {
+            recipient_staff_ids: vec![front_desk],
+            patient_id: None,
+            subject: Some("Saturday hours".into()),
+            body: "Patients are asking about Saturday mornings: can we put the hours on the handout?".into(),
+            idempotency_key: None,
+        },
+    )
+    .await
+    .map_err(|x| e(&x))?;
+    Ok(())
 }

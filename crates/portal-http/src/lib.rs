@@ -7,6 +7,7 @@ pub mod app;
 mod assets;
 pub mod cli;
 pub mod config;
+pub mod cursor;
 pub mod demo;
 pub mod error;
 pub mod extract;

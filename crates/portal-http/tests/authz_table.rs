@@ -7,7 +7,8 @@
 //! not validation: the 2xx expected of the allowed callers proves that.
 //!
 //! The expected answers are written out by hand from the rules (portal-core `staff.rs`, the
-//! role -> permission table, and `access.rs`), not computed from them:
+//! role -> permission table, `access.rs`, and `messaging.rs` for secure messaging), not computed
+//! from them:
 //!
 //! | role                   | Manage Users | View / Edit Patients | Care Teams | Company | Audit | All locations |
 //! |------------------------|:-----:|:-----:|:-----:|:-----:|:-----:|:-----:|
@@ -26,6 +27,12 @@
 //! only to patient B. Staff routes do not accept a portal session (401); portal routes do not
 //! accept a staff session (401), and a portal user reaches only the patients they hold a grant
 //! for: another patient answers 404 like a missing one.
+//!
+//! Conversations (secure messaging) are opened by taking part in them, nothing else: no role or
+//! permission, Super Admin included, reads another's (seed 001). Their records are chosen by
+//! participant (see `common::Conversations`), so that each row's 200s are exactly the people in
+//! that conversation and everyone else gets 404. Only the Clinician and the Front Desk of B hold
+//! Available for Portal Messages there, so only they start portal conversations.
 
 mod common;
 
@@ -243,6 +250,100 @@ fn table() -> Vec<Row> {
         GET    "/api/v1/onboarding/jobs/{id}"                    Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
         GET    "/api/v1/settings/portal-access"                  None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
         PUT    "/api/v1/settings/portal-access"                  None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
+
+        // Secure messaging (seed 001). Everyone sees only the conversations they take part in:
+        // no permission, Super Admin included, opens another's (404, like a missing one). The
+        // records (see `World::conversations`): "own" is the portal conversation of the
+        // Clinician and portal user A about patient A; variant "staff" the staff conversation of
+        // the Practice Manager, the Front Desk of A and Billing about patient A; variant
+        // "super_admins" the two Super Admins' (no patient); "foreign" the portal conversation of
+        // the Front Desk of B and portal user B about patient B. The Clinician and the Front Desk
+        // of B hold Available for Portal Messages, no one else does: a portal message by anyone
+        // else is refused (409) before the patient is looked up, while those two get 404 for a
+        // patient they cannot see. Staff messages are open to every staff member who sees the
+        // patient. Portal callers use their own routes (staff routes: 401, and back).
+        GET    "/api/v1/conversations"                           None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        GET    "/api/v1/conversations"                           None   "archived" => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        GET    "/api/v1/conversations"                           None   "search" => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        POST   "/api/v1/conversations"                           None   ""      => [401, 201, 201, 201, 201, 201, 201, 201, 401, 401];
+        POST   "/api/v1/conversations"                           Own    ""      => [401, 201, 201, 201, 201, 201, 201, 404, 401, 401];
+        POST   "/api/v1/conversations"                           Foreign ""     => [401, 201, 201, 404, 404, 404, 404, 201, 401, 401];
+        POST   "/api/v1/conversations"                           Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/conversations"                           Own    "portal" => [401, 409, 409, 409, 201, 409, 409, 404, 401, 401];
+        POST   "/api/v1/conversations"                           Foreign "portal" => [401, 409, 409, 409, 404, 409, 409, 201, 401, 401];
+        POST   "/api/v1/conversations"                           Missing "portal" => [401, 409, 409, 409, 404, 409, 409, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}"                      Own    ""      => [401, 404, 404, 404, 200, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}"                      Own    "staff" => [401, 404, 404, 200, 404, 200, 200, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}"                      Own    "super_admins" => [401, 200, 200, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}"                      Foreign ""     => [401, 404, 404, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/conversations/{id}"                      Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}"                      Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Own    ""      => [401, 404, 404, 404, 200, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Own    "staff" => [401, 404, 404, 200, 404, 200, 200, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Own    "super_admins" => [401, 200, 200, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Foreign ""     => [401, 404, 404, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/conversations/{id}/messages"             Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/conversations/{id}/messages"             Own    ""      => [401, 404, 404, 404, 201, 404, 404, 404, 401, 401];
+        POST   "/api/v1/conversations/{id}/messages"             Own    "staff" => [401, 404, 404, 201, 404, 201, 201, 404, 401, 401];
+        POST   "/api/v1/conversations/{id}/messages"             Own    "super_admins" => [401, 201, 201, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/conversations/{id}/messages"             Foreign ""     => [401, 404, 404, 404, 404, 404, 404, 201, 401, 401];
+        POST   "/api/v1/conversations/{id}/messages"             Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/conversations/{id}/messages"             Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        PUT    "/api/v1/conversations/{id}/archived"             Own    ""      => [401, 404, 404, 404, 204, 404, 404, 404, 401, 401];
+        PUT    "/api/v1/conversations/{id}/archived"             Own    "staff" => [401, 404, 404, 204, 404, 204, 204, 404, 401, 401];
+        PUT    "/api/v1/conversations/{id}/archived"             Own    "super_admins" => [401, 204, 204, 404, 404, 404, 404, 404, 401, 401];
+        PUT    "/api/v1/conversations/{id}/archived"             Foreign ""     => [401, 404, 404, 404, 404, 404, 404, 204, 401, 401];
+        PUT    "/api/v1/conversations/{id}/archived"             Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        PUT    "/api/v1/conversations/{id}/archived"             Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/messages/unread-count"                   None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        // The New Message window of a chart: View Patients and the patient's location.
+        GET    "/api/v1/patients/{id}/message-recipients"        Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404, 401, 401];
+        GET    "/api/v1/patients/{id}/message-recipients"        Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/patients/{id}/message-recipients"        Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/patients/{id}/message-recipients"        Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/message-recipients"                      None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        GET    "/api/v1/message-recipients"                      Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404, 401, 401];
+        GET    "/api/v1/message-recipients"                      Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/message-recipients"                      Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        // Whom portal users may write to: read by any staff member, changed with Manage Portal
+        // Settings (the first Super Admin's alone).
+        GET    "/api/v1/settings/portal-messaging"               None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        PUT    "/api/v1/settings/portal-messaging"               None   ""      => [401, 200, 403, 403, 403, 403, 403, 403, 401, 401];
+        // The portal users' side: "own" patient A (portal user A writes to the Clinician),
+        // "foreign" patient B (portal user B writes to the Front Desk of B). A staff conversation
+        // is nobody's on the portal.
+        GET    "/api/v1/portal/conversations"                    None   ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 200];
+        GET    "/api/v1/portal/conversations"                    None   "archived" => [401, 401, 401, 401, 401, 401, 401, 401, 200, 200];
+        GET    "/api/v1/portal/conversations"                    None   "search" => [401, 401, 401, 401, 401, 401, 401, 401, 200, 200];
+        POST   "/api/v1/portal/conversations"                    Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 201, 404];
+        POST   "/api/v1/portal/conversations"                    Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 201];
+        POST   "/api/v1/portal/conversations"                    Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/conversations/{id}"               Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 404];
+        GET    "/api/v1/portal/conversations/{id}"               Own    "staff" => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/conversations/{id}"               Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 200];
+        GET    "/api/v1/portal/conversations/{id}"               Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/conversations/{id}"               Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/conversations/{id}/messages"      Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 404];
+        GET    "/api/v1/portal/conversations/{id}/messages"      Own    "staff" => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/conversations/{id}/messages"      Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 200];
+        GET    "/api/v1/portal/conversations/{id}/messages"      Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/conversations/{id}/messages"      Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        POST   "/api/v1/portal/conversations/{id}/messages"      Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 201, 404];
+        POST   "/api/v1/portal/conversations/{id}/messages"      Own    "staff" => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        POST   "/api/v1/portal/conversations/{id}/messages"      Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 201];
+        POST   "/api/v1/portal/conversations/{id}/messages"      Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        POST   "/api/v1/portal/conversations/{id}/messages"      Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        PUT    "/api/v1/portal/conversations/{id}/archived"      Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 204, 404];
+        PUT    "/api/v1/portal/conversations/{id}/archived"      Own    "staff" => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        PUT    "/api/v1/portal/conversations/{id}/archived"      Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 204];
+        PUT    "/api/v1/portal/conversations/{id}/archived"      Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        PUT    "/api/v1/portal/conversations/{id}/archived"      Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/messages/unread-count"            None   ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 200];
+        GET    "/api/v1/portal/patients/{id}/message-recipients" Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 404];
+        GET    "/api/v1/portal/patients/{id}/message-recipients" Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 200];
+        GET    "/api/v1/portal/patients/{id}/message-recipients" Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/patients/{id}/message-recipients" Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
 
         // The audit log: View Audit Log (Super Admin).
         GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];

@@ -57,7 +57,7 @@ impl Findings {
 
 /// The portal users' signed-in routes (h1): a staff token is refused there before the body is
 /// read, so their bad input is sent by a portal user.
-const PORTAL_USER_OPERATIONS: [&str; 8] = [
+const PORTAL_USER_OPERATIONS: [&str; 15] = [
     "signOutPortal",
     "getPortalMe",
     "getPortalPatient",
@@ -66,6 +66,14 @@ const PORTAL_USER_OPERATIONS: [&str; 8] = [
     "listPortalSessions",
     "endPortalSession",
     "signInPortal",
+    // Secure messaging, the portal users' side.
+    "listPortalConversations",
+    "startPortalConversation",
+    "getPortalConversation",
+    "replyInPortalConversation",
+    "setPortalConversationArchived",
+    "getPortalUnreadCount",
+    "listPortalMessageRecipients",
 ];
 
 /// Who sends a route's bad requests: the Super Admin, or a portal user on the portal users' routes.
@@ -279,6 +287,9 @@ async fn odd_query_values_never_fail_the_server() {
         ("/api/v1/audit-events?actor_id=not-an-id", "actor_id"),
         ("/api/v1/audit-events?from=2024-13-45", "from"),
         ("/api/v1/audit-events?to=yesterday", "to"),
+        ("/api/v1/conversations?folder=trash", "folder"),
+        ("/api/v1/conversations?q=ab", "q"),
+        ("/api/v1/conversations?after=bm90LWEtY3Vyc29y", "after"),
     ] {
         let res = world.send_as(Caller::SuperAdmin, TestRequest::get(uri)).await;
         checked += 1;

@@ -29,4 +29,23 @@ async fn the_demo_clinic_has_a_portal_in_every_status_and_a_printed_portal_user(
         .await;
     res.assert_status(201);
     assert_eq!(res.json()["patients"].as_array().map(Vec::len), Some(1));
+
+    // A lived-in inbox: the patient has the welcome conversation, read after their answer; the
+    // Super Admin has it (one unread: the answer) and a staff conversation.
+    let token = res.json()["token"].as_str().expect("a portal token").to_owned();
+    let mine = app.send(TestRequest::get("/api/v1/portal/conversations").bearer(Some(&token))).await;
+    mine.assert_status(200);
+    assert_eq!(mine.json()["conversations"].as_array().map(Vec::len), Some(1));
+    let admin = app
+        .send(TestRequest::post("/api/v1/staff/sessions").json(&json!({
+            "email": "admin@riverside.example",
+            "password": printed.lines().find(|l| l.contains("Super Admin")).unwrap().rsplit(' ').next().unwrap(),
+        })))
+        .await;
+    admin.assert_status(201);
+    let admin_token = admin.json()["token"].as_str().unwrap().to_owned();
+    let inbox = app.send(TestRequest::get("/api/v1/conversations").bearer(Some(&admin_token))).await;
+    assert_eq!(inbox.json()["conversations"].as_array().map(Vec::len), Some(2));
+    let count = app.send(TestRequest::get("/api/v1/messages/unread-count").bearer(Some(&admin_token))).await;
+    assert_eq!(count.json()["unread"], json!(1));
 }

@@ -271,6 +271,46 @@ pub async fn open_thread(db: &Db, caller: &Caller, conversation_id: &str) -> Res
     Ok(ThreadView { conversation: summary, messages, has_earlier, reply_refused })
 }
 
+/// A page of a thread's messages.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessagePage {
+    /// Oldest first; at most [`THREAD_MESSAGES`].
+    pub messages: Vec<MessageView>,
+    /// Older messages exist still.
+    pub has_earlier: bool,
+}
+
+/// A page of messages of a conversation the caller takes part in (the same visibility as
+/// [`open_thread`]): the newest [`THREAD_MESSAGES`], or with `before_message_id` those just
+/// before that message ("Show earlier messages"; a message of another conversation is a 404).
+/// Marks nothing read (opening the thread does) and is audited like opening the thread.
+pub async fn messages(
+    db: &Db,
+    caller: &Caller,
+    conversation_id: &str,
+    before_message_id: Option<&str>,
+) -> Result<MessagePage, MessagingError> {
+    let me = caller.party();
+    let before = match before_message_id {
+        Some(b) => Some(portal_core::ids::MessageId::parse(b).map_err(|_| AccessError::NotFound)?),
+        None => None,
+    };
+    let mut conn = db.read().await?;
+    let (conv, _) = visible_conversation(&mut conn, caller, conversation_id).await?;
+    let (rows, has_earlier) = match &before {
+        Some(b) => store::thread_before(&mut conn, &conv.id, b.as_str(), THREAD_MESSAGES).await?,
+        None => store::thread(&mut conn, &conv.id, THREAD_MESSAGES).await?,
+    };
+    drop(conn);
+    let messages: Vec<MessageView> = rows.into_iter().map(|m| MessageView::of(m, &me, false)).collect();
+    let mut entry = caller.entry(AuditAction::ConversationViewed).target("conversation", &conv.id);
+    if let Some(p) = &conv.patient_id {
+        entry = entry.patient(p);
+    }
+    db.audit_read(entry.detail(json!({ "messages": messages.len(), "earlier": before.is_some() }))).await?;
+    Ok(MessagePage { messages, has_earlier })
+}
+
 async fn set_archived(db: &Db, caller: &Caller, conversation_id: &str, archived: bool) -> Result<(), MessagingError> {
     let mut conn = db.read().await?;
     let (conv, mine) = visible_conversation(&mut conn, caller, conversation_id).await?;

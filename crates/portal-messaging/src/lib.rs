@@ -8,6 +8,7 @@
 //! domain events in one transaction; reads of messages are audited with `Db::audit_read`.
 
 mod caller;
+pub mod compose;
 mod eligibility;
 mod error;
 pub mod inbox;

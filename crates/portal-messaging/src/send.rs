@@ -310,6 +310,11 @@ struct Plan {
     body: MessageBody,
     key: Option<IdempotencyKey>,
     notice: Option<DomainEvent>,
+    /// For a reply: who replies where. The eligibility check runs inside the transaction that
+    /// writes the message, so a grant revoked or a care team changed a moment before cannot let
+    /// one more message through (on SQLite the write lock orders them; on PostgreSQL the rows read
+    /// are those committed when the statement runs).
+    recheck: Option<(Caller, ConversationRow)>,
     audit: AuditEntry,
 }
 
@@ -328,6 +333,11 @@ async fn commit(db: &Db, plan: Plan) -> Result<Sent, MessagingError> {
                 {
                     let conv = plan.start.is_none().then_some(plan.conversation_id.as_str());
                     return replayed(first, &plan.body, conv, &plan.me);
+                }
+                let mut notice = plan.notice;
+                if let Some((caller, conv)) = &plan.recheck {
+                    let parts = store::participants_of(tx, std::slice::from_ref(&conv.id)).await?;
+                    notice = reply_check(tx, caller, conv, &parts).await?;
                 }
                 let at = now_utc();
                 if let Some(Start { kind, patient, subject, participants }) = &plan.start {
@@ -359,7 +369,7 @@ async fn commit(db: &Db, plan: Plan) -> Result<Sent, MessagingError> {
                     },
                 )
                 .await?;
-                if let Some(event) = &plan.notice {
+                if let Some(event) = &notice {
                     outbox::enqueue_event(tx, event).await?;
                 }
                 let mut entry = plan.audit;
@@ -456,6 +466,7 @@ pub async fn start_portal_conversation(
             body,
             key,
             notice: Some(notice),
+            recheck: None,
             audit,
         },
     )
@@ -533,6 +544,7 @@ pub async fn start_staff_conversation(
             body,
             key,
             notice: None,
+            recheck: None,
             audit,
         },
     )
@@ -605,6 +617,7 @@ pub async fn start_as_portal_user(
             body,
             key,
             notice: None,
+            recheck: None,
             audit,
         },
     )
@@ -623,8 +636,6 @@ pub async fn reply(db: &Db, caller: &Caller, conversation_id: &str, input: Reply
     if let Some(sent) = earlier_send(&mut conn, &me, key.as_ref(), &body, Some(&conv.id)).await? {
         return Ok(sent);
     }
-    let parts = store::participants_of(&mut conn, std::slice::from_ref(&conv.id)).await?;
-    let notice = reply_check(&mut conn, caller, &conv, &parts).await?;
     let sender_name = match caller {
         Caller::Staff { staff, .. } => staff.name.clone(),
         Caller::Portal { principal, .. } => accounts::find_account(&mut conn, principal.account_id.as_str())
@@ -637,7 +648,22 @@ pub async fn reply(db: &Db, caller: &Caller, conversation_id: &str, input: Reply
     if let Some(p) = &conv.patient_id {
         audit = audit.patient(p);
     }
-    commit(db, Plan { me, sender_name, start: None, conversation_id: conv.id, body, key, notice, audit }).await
+    let conversation_id = conv.id.clone();
+    commit(
+        db,
+        Plan {
+            me,
+            sender_name,
+            start: None,
+            conversation_id,
+            body,
+            key,
+            notice: None,
+            recheck: Some((caller.clone(), conv)),
+            audit,
+        },
+    )
+    .await
 }
 
 /// May `caller` reply in `conv` now? `Ok` carries the e-mail event a staff reply to a portal

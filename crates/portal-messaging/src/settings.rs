@@ -70,3 +70,13 @@ pub async fn set_portal_messaging_recipients(db: &Db, actor: &Actor, raw: &str) 
     })
     .await
 }
+
+/// The setting's changes, newest first, for Settings > Instance. Needs Manage Portal Settings,
+/// like changing it (the history names who changed it and from where).
+pub async fn portal_messaging_recipients_history(db: &Db, actor: &Actor) -> Result<Vec<SettingChange>, MessagingError> {
+    if let Some(s) = actor.principal.staff() {
+        s.require_portal_settings()?;
+    }
+    let mut conn = db.read().await?;
+    Ok(org::setting_history(&mut conn, SETTING).await?)
+}

@@ -306,3 +306,42 @@ async fn the_recipients_setting_needs_manage_portal_settings_and_is_kept_in_the_
     drop(conn);
     assert_eq!(audit_rows(db, "setting_changed").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_thread_shows_its_newest_200_and_earlier_ones_on_request() {
+    let s = scene().await;
+    let db = &s.t.db;
+    let doc = caller(&s.clinician);
+    let ann = portal_caller(db, &s.account).await;
+    let sent = send::start_portal_conversation(db, &s.clinician, to_patient(&s, "Long", "m0", None)).await.unwrap();
+    let id = sent.conversation_id.clone();
+    for i in 1..205 {
+        let who = if i % 2 == 0 { &doc } else { &ann };
+        send::reply(db, who, &id, reply(&format!("m{i}"))).await.unwrap();
+    }
+    let t = inbox::open_thread(db, &ann, &id).await.unwrap();
+    assert_eq!(t.messages.len(), inbox::THREAD_MESSAGES as usize);
+    assert!(t.has_earlier);
+    assert_eq!(
+        (t.messages[0].body.as_str(), t.messages[199].body.as_str()),
+        ("m5", "m204"),
+        "the newest 200, oldest first"
+    );
+
+    let earlier = inbox::messages(db, &ann, &id, Some(&t.messages[0].id)).await.unwrap();
+    let bodies: Vec<_> = earlier.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, vec!["m0", "m1", "m2", "m3", "m4"]);
+    assert!(!earlier.has_earlier);
+    assert!(earlier.messages.iter().all(|m| !m.unread));
+    assert!(!earlier.messages[0].mine && earlier.messages[1].mine, "m0 from the clinician, m1 from Ann");
+
+    // Someone not in the conversation, a message of another conversation, a malformed id: 404.
+    let colleague = staff_member(db, "Dr Bo", StaffRole::Clinician, &[&s.loc], true).await;
+    not_found(inbox::messages(db, &caller(&colleague), &id, Some(&t.messages[0].id)).await);
+    let other = send::start_portal_conversation(db, &s.clinician, to_patient(&s, "Other", "x", None)).await.unwrap();
+    not_found(inbox::messages(db, &ann, &id, Some(&other.message.id)).await);
+    not_found(inbox::messages(db, &ann, &id, Some("../etc")).await);
+    // Without `before`: the newest page, read without marking anything.
+    let newest = inbox::messages(db, &ann, &id, None).await.unwrap();
+    assert_eq!((newest.messages.len(), newest.has_earlier), (200, true));
+}

@@ -358,6 +358,37 @@ pub async fn thread(
     Ok((rows, has_earlier))
 }
 
+/// The `limit` messages of a conversation just before `before_message_id` (a message of the same
+/// conversation), oldest first, and whether there are older ones still: "Show earlier messages"
+/// in a thread longer than one screen. `NotFound` when the message is not in this conversation.
+pub async fn thread_before(
+    conn: &mut DbConn,
+    conversation_id: &str,
+    before_message_id: &str,
+    limit: i64,
+) -> Result<(Vec<MessageRow>, bool), StoreError> {
+    let before: i64 = on_backend!(conn, |c| messages::table
+        .filter(messages::id.eq(before_message_id))
+        .filter(messages::conversation_id.eq(conversation_id))
+        .select(messages::seq)
+        .first(c)
+        .await
+        .optional())?
+    .ok_or(StoreError::NotFound)?;
+    let mut rows: Vec<MessageRow> = on_backend!(conn, |c| messages::table
+        .filter(messages::conversation_id.eq(conversation_id))
+        .filter(messages::seq.lt(before))
+        .order(messages::seq.desc())
+        .select(MessageRow::as_select())
+        .limit(limit + 1)
+        .load(c)
+        .await)?;
+    let has_earlier = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    rows.reverse();
+    Ok((rows, has_earlier))
+}
+
 /// One line of an inbox or of search results: the caller's own participant row, the
 /// conversation and the patient's name when it is about one.
 #[derive(Debug, Clone, Serialize)]

@@ -3,6 +3,8 @@
 //! Staff steps go through the staff pages; patients' steps through the portal's pages; the e-mail
 //! a patient clicks is the one the app's worker delivered to the test SMTP server.
 
+mod messaging;
+
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};

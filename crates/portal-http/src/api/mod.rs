@@ -2,10 +2,12 @@
 
 pub mod dto;
 mod handout;
+mod messaging;
 mod org;
 mod patients;
 mod portal;
 mod portal_admin;
+mod portal_messaging;
 mod sessions;
 mod staff_users;
 
@@ -32,6 +34,7 @@ use crate::state::AppState;
         (name = "audit", description = "The audit log (Super Admin)"),
         (name = "handout", description = "The printable handout for patients: its text (Manage Portal Settings to change), the clinic's branding, the portal address and its QR code"),
         (name = "portal-admin", description = "Staff managing patients' portal access: status, invitations, credentials, grants, the Onboarding Tool"),
+        (name = "messaging", description = "Secure messaging for staff (My Messages): inbox, threads, sending with Idempotency-Key, archive, unread count, recipients, the setting of whom portal users may write to. Nobody reads a conversation they are not in"),
         (name = "portal", description = "The portal users' own API (patients, contacts, designated users): sign-in, account, patients. Public routes: registration, password reset, links from e-mails"),
     )
 )]
@@ -59,4 +62,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(portal::router())
         .merge(portal_admin::router())
         .merge(handout::router())
+        .merge(messaging::router())
+        .merge(portal_messaging::router())
 }

@@ -16,6 +16,7 @@ mod facesheet;
 pub mod forms;
 pub(crate) mod handout;
 mod home;
+mod messages;
 mod onboarding;
 mod patients;
 mod portal;
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .merge(portal_staff::router())
         .merge(onboarding::router())
         .merge(handout::router())
+        .merge(messages::router())
 }
 
 /// One entry of the staff navigation.
@@ -70,6 +72,10 @@ pub struct Chrome {
     pub user_name: String,
     pub role_label: String,
     pub nav: Vec<NavItem>,
+    /// The header's Messages link and its unread badge: `Some(count)` for a signed-in staff
+    /// member, read when the page is built (the badge is then kept current by
+    /// `static/unread-count.js`).
+    pub unread: Option<i64>,
 }
 
 impl Chrome {
@@ -81,6 +87,8 @@ impl Chrome {
         if s.has(Permission::ViewPatients) {
             nav.push(NavItem { href: "/patients", label: "Patients", current: false });
         }
+        // Every staff member has an inbox (staff-to-staff messages need no permission).
+        nav.push(NavItem { href: "/messages", label: "Messages", current: false });
         // Seed 004's tool enables and invites: for those who may edit patients (the list
         // itself opens with View Patients, read-only).
         if s.has(Permission::EditPatients) {
@@ -104,7 +112,14 @@ impl Chrome {
             user_name: s.name.clone(),
             role_label: s.role.label().to_owned(),
             nav,
+            unread: Some(unread_count(state, staff).await),
         }
+    }
+
+    /// Whether the header's badge shows a number (it is in the page but hidden at zero, for the
+    /// script to fill in later).
+    pub fn has_unread(&self) -> bool {
+        self.unread.is_some_and(|n| n > 0)
     }
 
     /// The layout for pages without a signed-in user (sign-in, errors).
@@ -116,6 +131,7 @@ impl Chrome {
             user_name: String::new(),
             role_label: String::new(),
             nav: vec![],
+            unread: None,
         }
     }
 
@@ -126,6 +142,20 @@ impl Chrome {
             user_name: String::new(),
             role_label: String::new(),
             nav: vec![],
+            unread: None,
+        }
+    }
+}
+
+/// The header's unread count. A failure to read it must not take the page down with it: the
+/// badge then shows nothing (the cause is logged without PHI) and the script fills it in later.
+async fn unread_count(state: &AppState, staff: &SignedInStaff) -> i64 {
+    let Ok(caller) = portal_messaging::Caller::staff(&staff.actor) else { return 0 };
+    match portal_messaging::inbox::unread_count(state.db(), &caller).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the unread message count failed");
+            0
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Settings > Instance (seed 000, "Instance Settings"): Use Portal, the acknowledgement of its
-//! monthly fee and the history of every change. The tabs of every settings page live here too.
+//! monthly fee and the history of every change; the auto-enable setting; and whom portal users
+//! may write to (seed 001's FAQ). The tabs of every settings page live here too.
 
 use askama::Template;
 use axum::Router;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/instance", get(instance_page))
         .route("/settings/instance/use-portal", post(set_use_portal))
         .route("/settings/instance/auto-enable", post(set_auto_enable))
+        .route("/settings/instance/portal-messaging", post(set_portal_messaging))
 }
 
 /// Which settings tabs the user may open, and which one is shown.
@@ -94,6 +96,53 @@ struct InstancePage {
     auto_saved: bool,
     auto: AutoEnableView,
     auto_errors: FormErrors,
+    messaging: MessagingView,
+    messaging_errors: FormErrors,
+    messaging_saved: bool,
+}
+
+/// "Portal users may write to" (seed 001's FAQ: staff available for portal messages, or the
+/// patient's care team, "depending on how the system has been configured").
+struct MessagingView {
+    /// The stored value: `available_for_portal_messages` or `care_team` (the template words it).
+    current: &'static str,
+    /// The value ticked on the form (the submitted one after a refusal).
+    chosen: String,
+    history: Vec<MessagingChange>,
+}
+
+struct MessagingChange {
+    when: String,
+    when_iso: String,
+    who: String,
+    from: String,
+    to: String,
+}
+
+impl MessagingView {
+    async fn load(state: &AppState, s: &SignedInStaff) -> Result<Self, Response> {
+        let db = state.db();
+        let current = portal_messaging::settings::portal_messaging_recipients(db, &s.actor)
+            .await
+            .map_err(|e| problem_page(e.into()))?;
+        let history = portal_messaging::settings::portal_messaging_recipients_history(db, &s.actor)
+            .await
+            .map_err(|e| problem_page(e.into()))?;
+        Ok(Self {
+            current: current.as_str(),
+            chosen: current.as_str().to_owned(),
+            history: history
+                .into_iter()
+                .map(|h| MessagingChange {
+                    when: when(h.changed_at),
+                    when_iso: when_iso(h.changed_at),
+                    who: h.changed_by_name,
+                    from: h.old_value,
+                    to: h.new_value,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// The auto-enable setting (seed 002: "Should the patient be able to activate portal without
@@ -180,6 +229,7 @@ impl InstancePage {
     async fn build(state: &AppState, s: &SignedInStaff, settings: InstanceSettings) -> Result<Self, Response> {
         let auto =
             portal_access::auto_enable_settings(state.db(), &s.actor).await.map_err(|e| problem_page(e.into()))?;
+        let messaging = MessagingView::load(state, s).await?;
         let history = settings
             .history
             .iter()
@@ -211,6 +261,9 @@ impl InstancePage {
             auto_saved: false,
             auto: AutoEnableView::of(auto),
             auto_errors: FormErrors::none(),
+            messaging,
+            messaging_errors: FormErrors::none(),
+            messaging_saved: false,
         })
     }
 }
@@ -218,6 +271,7 @@ impl InstancePage {
 #[derive(Deserialize)]
 struct InstanceQuery {
     auto_saved: Option<String>,
+    messaging_saved: Option<String>,
     saved: Option<String>,
     unchanged: Option<String>,
 }
@@ -236,6 +290,7 @@ async fn instance_page(
             page.saved = q.saved.is_some();
             page.unchanged = q.unchanged.is_some();
             page.auto_saved = q.auto_saved.is_some();
+            page.messaging_saved = q.messaging_saved.is_some();
             render_status(StatusCode::OK, &page)
         }
         Err(e) => problem_page(e.into()),
@@ -326,5 +381,37 @@ async fn set_auto_enable(
         Err(r) => return r,
     };
     page.auto_errors = errors;
+    render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+#[derive(Deserialize)]
+struct PortalMessagingForm {
+    #[serde(default)]
+    recipients: String,
+}
+
+async fn set_portal_messaging(
+    State(state): State<AppState>,
+    PageStaff(s): PageStaff,
+    PageForm(form): PageForm<PortalMessagingForm>,
+) -> Response {
+    // The domain checks Manage Portal Settings and the value; the page only translates.
+    let errors =
+        match portal_messaging::settings::set_portal_messaging_recipients(state.db(), &s.actor, &form.recipients).await
+        {
+            Ok(()) => return Redirect::to("/settings/instance?messaging_saved=1#portal-messaging").into_response(),
+            Err(portal_messaging::MessagingError::Invalid(f)) => FormErrors::from_fields(f),
+            Err(e) => return problem_page(e.into()),
+        };
+    let current = match settings::instance_settings(state.db(), &s.actor).await {
+        Ok(c) => c,
+        Err(e) => return problem_page(e.into()),
+    };
+    let mut page = match InstancePage::build(&state, &s, current).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    page.messaging.chosen = form.recipients;
+    page.messaging_errors = errors;
     render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }

@@ -630,6 +630,27 @@ pub struct World {
     pub contact_a: String,
     pub contact_b: String,
     counter: AtomicU32,
+    /// The conversations of the secure-messaging rows, made on first use (see
+    /// [`World::conversations`]): tests that never touch messaging do not pay for them.
+    conversations: tokio::sync::OnceCell<Conversations>,
+}
+
+/// The conversations the authorization table aims at, each with participants chosen so that
+/// the table's expected answers are written by hand from "only participants read a
+/// conversation" (seed 001: "regardless of your user permissions").
+#[derive(Debug, Clone)]
+pub struct Conversations {
+    /// Portal, about patient A: the Clinician (Available for Portal Messages, on A's care team)
+    /// and portal user A. The "own" record.
+    pub portal_a: String,
+    /// Portal, about patient B: the Front Desk of B (Available for Portal Messages) and portal
+    /// user B. The "foreign" record.
+    pub portal_b: String,
+    /// Staff, about patient A: the Practice Manager, the Front Desk of A and Billing. Neither a
+    /// Super Admin nor the Clinician is in it.
+    pub staff_a: String,
+    /// Staff, about no patient: the two Super Admins, and nobody else.
+    pub super_admins: String,
 }
 
 impl World {
@@ -684,6 +705,7 @@ impl World {
             contact_a,
             contact_b,
             counter: AtomicU32::new(0),
+            conversations: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -1037,6 +1059,77 @@ impl World {
                 "location_overrides": [{ "location_id": self.location_a, "auto_enable": null }]
             }))),
             // ---- end of portal access (staff) ----
+            // ---- Secure messaging (api/messaging.rs, api/portal_messaging.rs). Conversation ids
+            // come from `conversations()`: the variant picks which one (see `conversation`). ----
+            ("GET", "/api/v1/conversations") | ("GET", "/api/v1/portal/conversations") => {
+                query = match variant {
+                    "archived" => Some("folder=archived".into()),
+                    "search" => Some("q=results".into()),
+                    _ => None,
+                };
+                None
+            }
+            ("POST", "/api/v1/conversations") => {
+                // The permissions the expected answers assume (the Clinician's, B's front desk's).
+                self.conversations().await;
+                let patient = self.patient(rec);
+                Some(Payload::json(if variant == "portal" {
+                    // Patient B's portal user for patient B; portal user A otherwise.
+                    let to = if rec == Rec::Foreign { Caller::PortalB } else { Caller::PortalA };
+                    json!({ "kind": "portal", "patient_id": patient, "recipient_account_id": self.id(to),
+                            "subject": "Your results", "body": "Your results are in." })
+                } else {
+                    // A staff message to a front desk of the patient's location, or about nobody.
+                    let to = if rec == Rec::Foreign { &self.target_b.id } else { &self.target_a.id };
+                    let mut body = json!({ "kind": "staff", "recipient_staff_ids": [to], "body": "Please call back." });
+                    if rec != Rec::None {
+                        body["patient_id"] = json!(patient);
+                    }
+                    body
+                }))
+            }
+            ("POST", "/api/v1/portal/conversations") => {
+                let staff = if rec == Rec::Foreign { Caller::FrontDeskB } else { Caller::Clinician };
+                self.conversations().await;
+                Some(Payload::json(json!({ "patient_id": self.patient(rec), "staff_id": self.id(staff),
+                    "subject": "A question", "body": "May I come in earlier?" })))
+            }
+            ("GET", "/api/v1/conversations/{id}")
+            | ("GET", "/api/v1/portal/conversations/{id}")
+            | ("GET", "/api/v1/conversations/{id}/messages")
+            | ("GET", "/api/v1/portal/conversations/{id}/messages") => {
+                p("id", self.conversation(rec, variant).await);
+                None
+            }
+            ("POST", "/api/v1/conversations/{id}/messages")
+            | ("POST", "/api/v1/portal/conversations/{id}/messages") => {
+                p("id", self.conversation(rec, variant).await);
+                Some(Payload::json(json!({ "body": "Thank you." })))
+            }
+            ("PUT", "/api/v1/conversations/{id}/archived") | ("PUT", "/api/v1/portal/conversations/{id}/archived") => {
+                p("id", self.conversation(rec, variant).await);
+                // Back to Active: the conversations stay where the other rows expect them.
+                Some(Payload::json(json!({ "archived": false })))
+            }
+            ("GET", "/api/v1/messages/unread-count") | ("GET", "/api/v1/portal/messages/unread-count") => None,
+            ("GET", "/api/v1/patients/{id}/message-recipients")
+            | ("GET", "/api/v1/portal/patients/{id}/message-recipients") => {
+                self.conversations().await;
+                p("id", self.patient(rec));
+                None
+            }
+            ("GET", "/api/v1/message-recipients") => {
+                if rec != Rec::None {
+                    query = Some(format!("patient_id={}", self.patient(rec)));
+                }
+                None
+            }
+            ("GET", "/api/v1/settings/portal-messaging") => None,
+            // The value in force already: the row checks who may change it, and changes nothing.
+            ("PUT", "/api/v1/settings/portal-messaging") => {
+                Some(Payload::json(json!({ "recipients": "available_for_portal_messages" })))
+            }
+            // ---- end of secure messaging ----
             ("GET", "/api/v1/audit-events") => None,
             _ => panic!("no request known for {method} {template}: add it to World::call and to the tables"),
         };
@@ -1191,6 +1284,62 @@ impl World {
     }
 
     // --- end of the fixtures of the portal users' own API (h1) ---
+
+    // --- Fixtures of secure messaging ---
+
+    /// The table's conversations (made once, on first use): see [`Conversations`]. Grants
+    /// Available for Portal Messages to the Clinician and the Front Desk of B first (granting
+    /// ends no session).
+    pub async fn conversations(&self) -> &Conversations {
+        self.conversations
+            .get_or_init(|| async {
+                let perm = portal_core::staff::PortalPermission::AvailableForPortalMessages;
+                grant(self.db(), self.id(Caller::Clinician), perm).await;
+                grant(self.db(), self.id(Caller::FrontDeskB), perm).await;
+                let portal_a = self
+                    .start_conversation(Caller::Clinician, json!({ "kind": "portal", "patient_id": self.patient_a,
+                        "recipient_account_id": self.id(Caller::PortalA), "subject": "Your results",
+                        "body": "Your results are in." }))
+                    .await;
+                let portal_b = self
+                    .start_conversation(Caller::FrontDeskB, json!({ "kind": "portal", "patient_id": self.patient_b,
+                        "recipient_account_id": self.id(Caller::PortalB), "body": "Your forms are ready." }))
+                    .await;
+                let staff_a = self
+                    .start_conversation(Caller::PracticeManager, json!({ "kind": "staff", "patient_id": self.patient_a,
+                        "recipient_staff_ids": [self.id(Caller::FrontDesk), self.id(Caller::Billing)],
+                        "body": "Please check the insurance card." }))
+                    .await;
+                let super_admins = self
+                    .start_conversation(Caller::SuperAdmin, json!({ "kind": "staff",
+                        "recipient_staff_ids": [self.id(Caller::SuperAdminNoSettings)], "body": "Board meeting at 3." }))
+                    .await;
+                Conversations { portal_a, portal_b, staff_a, super_admins }
+            })
+            .await
+    }
+
+    /// Starts a conversation through the API as `caller`; its id.
+    pub async fn start_conversation(&self, caller: Caller, body: Value) -> String {
+        let res = self.send_as(caller, TestRequest::post("/api/v1/conversations").json(&body)).await;
+        res.assert_status(201);
+        res.json()["conversation_id"].as_str().expect("conversation id").to_owned()
+    }
+
+    /// The conversation a row aims at: "own" is portal user A's with the Clinician (variant
+    /// "staff": the staff conversation about patient A; "super_admins": the two Super Admins');
+    /// "foreign" is portal user B's with the Front Desk of B.
+    pub async fn conversation(&self, rec: Rec, variant: &str) -> String {
+        let c = self.conversations().await;
+        match (rec, variant) {
+            (Rec::Own, "staff") => c.staff_a.clone(),
+            (Rec::Own, "super_admins") => c.super_admins.clone(),
+            (Rec::Own, _) => c.portal_a.clone(),
+            (Rec::Foreign, _) => c.portal_b.clone(),
+            (Rec::Missing, _) => missing_id(),
+            _ => "not-an-id".into(),
+        }
+    }
 
     fn staff_target(&self, rec: Rec) -> String {
         match rec {

@@ -1,6 +1,7 @@
 //! The portal users' pages: patients, their contacts and designated users sign in, switch
-//! between the patients they hold grants for and open each one's home; people without an
-//! account register, reset a forgotten password and follow the links e-mailed to them.
+//! between the patients they hold grants for, open each one's home and exchange secure messages
+//! with the clinic ([`messages`]); people without an account register, reset a forgotten
+//! password and follow the links e-mailed to them.
 //!
 //! Every page first checks that the clinic has turned the portal on ([`PortalOpen`]); while it
 //! is off, each answers the "not available" page. Signed-in pages take [`PagePortal`], whose
@@ -8,6 +9,7 @@
 //! moment ago no longer opens its patient. User-facing text lives in the `portal_*` templates.
 
 mod account;
+mod messages;
 mod public;
 
 use askama::Template;
@@ -35,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/sign-out", post(sign_out))
         .route("/portal/patients/{patient_id}", get(patient_home))
         .merge(account::router())
+        .merge(messages::router())
         .merge(public::router())
 }
 
@@ -72,8 +75,11 @@ pub struct PortalChrome {
     pub username: String,
     pub patients: Vec<SwitchItem>,
     pub home_href: String,
-    /// `home` or `account`: the navigation entry marked current.
+    /// `home`, `messages` or `account`: the navigation entry marked current.
     pub section: String,
+    /// Unread messages across the user's conversations, for the header's badge (rendered by the
+    /// server, so that it shows without JavaScript; `unread-count.js` keeps it fresh).
+    pub unread: i64,
 }
 
 impl PortalChrome {
@@ -88,6 +94,7 @@ impl PortalChrome {
             patients: vec![],
             home_href: "/portal".into(),
             section: String::new(),
+            unread: 0,
         }
     }
 
@@ -107,6 +114,7 @@ impl PortalChrome {
         if let [only] = patients.as_slice() {
             chrome.home_href = format!("/portal/patients/{}", only.patient_id);
         }
+        chrome.unread = messages::header_unread(state, s).await;
         Ok(chrome)
     }
 }
@@ -384,6 +392,8 @@ struct PatientPage {
     scopes: Vec<&'static str>,
     ends_on: Option<String>,
     phone: Option<String>,
+    /// The grant covers secure messages: the page links to them.
+    messages: bool,
 }
 
 async fn patient_home(
@@ -415,6 +425,7 @@ async fn patient_home(
     let page = PatientPage {
         relation: relation_label(home.relation),
         scopes: home.scopes.as_slice().iter().map(|s| s.label()).collect(),
+        messages: home.scopes.covers(portal_core::portal_accounts::GrantScope::Messages),
         ends_on: home.ends_on.map(|d| d.to_string()),
         phone: home.clinic.location_phone.clone().or(home.clinic.phone.clone()),
         chrome,
