@@ -345,17 +345,7 @@ pub async fn thread(
     conversation_id: &str,
     limit: i64,
 ) -> Result<(Vec<MessageRow>, bool), StoreError> {
-    let mut rows: Vec<MessageRow> = on_backend!(conn, |c| messages::table
-        .filter(messages::conversation_id.eq(conversation_id))
-        .order(messages::seq.desc())
-        .select(MessageRow::as_select())
-        .limit(limit + 1)
-        .load(c)
-        .await)?;
-    let has_earlier = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    rows.reverse();
-    Ok((rows, has_earlier))
+    messages_before(conn, conversation_id, i64::MAX, limit).await
 }
 
 /// The `limit` messages of a conversation just before `before_message_id` (a message of the same
@@ -375,9 +365,20 @@ pub async fn thread_before(
         .await
         .optional())?
     .ok_or(StoreError::NotFound)?;
+    messages_before(conn, conversation_id, before, limit).await
+}
+
+/// The `limit` messages of a conversation with a sequence number below `before_seq`, oldest
+/// first, and whether older ones remain: one query for the newest page and for earlier ones.
+async fn messages_before(
+    conn: &mut DbConn,
+    conversation_id: &str,
+    before_seq: i64,
+    limit: i64,
+) -> Result<(Vec<MessageRow>, bool), StoreError> {
     let mut rows: Vec<MessageRow> = on_backend!(conn, |c| messages::table
         .filter(messages::conversation_id.eq(conversation_id))
-        .filter(messages::seq.lt(before))
+        .filter(messages::seq.lt(before_seq))
         .order(messages::seq.desc())
         .select(MessageRow::as_select())
         .limit(limit + 1)
