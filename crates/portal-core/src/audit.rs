@@ -48,6 +48,16 @@ pub enum AuditAction {
     ConversationUnarchived,
     InboxViewed,
     MessagesSearched,
+    RequestSubmitted,
+    RequestViewed,
+    RequestQueueViewed,
+    RequestArchiveSearched,
+    RequestDismissed,
+    RequestReopened,
+    RequestReplied,
+    RequestTaskCreated,
+    RequestTaskViewed,
+    RequestTaskUpdated,
 }
 
 impl AuditAction {
@@ -94,6 +104,16 @@ impl AuditAction {
         Self::ConversationUnarchived,
         Self::InboxViewed,
         Self::MessagesSearched,
+        Self::RequestSubmitted,
+        Self::RequestViewed,
+        Self::RequestQueueViewed,
+        Self::RequestArchiveSearched,
+        Self::RequestDismissed,
+        Self::RequestReopened,
+        Self::RequestReplied,
+        Self::RequestTaskCreated,
+        Self::RequestTaskViewed,
+        Self::RequestTaskUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -140,6 +160,16 @@ impl AuditAction {
             Self::ConversationUnarchived => "conversation_unarchived",
             Self::InboxViewed => "inbox_viewed",
             Self::MessagesSearched => "messages_searched",
+            Self::RequestSubmitted => "request_submitted",
+            Self::RequestViewed => "request_viewed",
+            Self::RequestQueueViewed => "request_queue_viewed",
+            Self::RequestArchiveSearched => "request_archive_searched",
+            Self::RequestDismissed => "request_dismissed",
+            Self::RequestReopened => "request_reopened",
+            Self::RequestReplied => "request_replied",
+            Self::RequestTaskCreated => "request_task_created",
+            Self::RequestTaskViewed => "request_task_viewed",
+            Self::RequestTaskUpdated => "request_task_updated",
         }
     }
 

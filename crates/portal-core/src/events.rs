@@ -115,6 +115,9 @@ pub enum DomainEvent {
     /// subject or the sender. `patient_id` selects the branding; `conversation_id` lets a page
     /// open the thread after sign-in.
     PortalMessageNotice { account_id: String, to: String, patient_id: String, conversation_id: String },
+    /// A portal user made a request (seed 002's Patient Portal Queue; the notification rule "New
+    /// Portal Request"). Ids and the request's kind only: its text is health information.
+    PortalRequestSubmitted { request_id: String, account_id: String, patient_id: String, request_kind: String },
 }
 
 impl DomainEvent {
@@ -127,6 +130,7 @@ impl DomainEvent {
             DomainEvent::PortalRegistrationCompleted { .. } => "portal_registration_completed",
             DomainEvent::PortalEmailChanged { .. } => "portal_email_changed",
             DomainEvent::PortalMessageNotice { .. } => "portal_message_notice",
+            DomainEvent::PortalRequestSubmitted { .. } => "portal_request_submitted",
         }
     }
 

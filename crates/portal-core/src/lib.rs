@@ -15,6 +15,7 @@ pub mod org;
 pub mod patient;
 pub mod portal_access;
 pub mod portal_accounts;
+pub mod requests;
 pub mod signin;
 pub mod staff;
 pub mod time_util;

@@ -563,6 +563,7 @@ async fn seed_messages(
                    your care, refills or paperwork. We usually answer within one business day."
                 .into(),
             idempotency_key: None,
+            skip_email_notice: false,
         },
     )
     .await

@@ -11,6 +11,7 @@ use portal_core::messaging::MessagingRefused;
 use portal_core::{AccessError, FieldError, FieldErrors};
 use portal_messaging::MessagingError;
 use portal_practice::PracticeError;
+use portal_queue::QueueError;
 use portal_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -219,6 +220,19 @@ impl From<MessagingError> for Problem {
     }
 }
 
+impl From<QueueError> for Problem {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Access(a) => a.into(),
+            QueueError::Invalid(f) => f.into(),
+            QueueError::KeyReused => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, capitalise(&e.to_string()) + "."),
+            // The request's state refuses the change (already dismissed, still open, portal off).
+            QueueError::Refused(r) => Problem::new(StatusCode::CONFLICT, capitalise(&r.to_string()) + "."),
+            QueueError::Store(s) => s.into(),
+        }
+    }
+}
+
 pub fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -228,3 +242,16 @@ pub fn capitalise(s: &str) -> String {
 }
 
 pub type ApiResult<T> = Result<T, Problem>;
+
+impl From<crate::queue_reply::QueueReplyError> for Problem {
+    fn from(e: crate::queue_reply::QueueReplyError) -> Self {
+        use crate::queue_reply::QueueReplyError as E;
+        match e {
+            E::Queue(q) => q.into(),
+            E::Messaging(m) => m.into(),
+            // The message is out; the request changed meanwhile (for instance dismissed by
+            // someone else): a conflict whose words say both.
+            e @ E::NotRecorded { .. } => Problem::new(StatusCode::CONFLICT, capitalise(&e.to_string()) + "."),
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod pages;
+pub mod queue_reply;
 pub mod state;
 
 pub use app::build;

@@ -24,6 +24,8 @@ pub struct App {
     /// (registration, forgot password, link pages): 10 a minute, like sign-in.
     pub portal_forms_limiter: IpLimiter,
     pub metrics: Metrics,
+    /// The request queue's helper actions: the built-in tasks, or an EMR integration's.
+    pub request_helpers: Arc<dyn portal_queue::RequestHelpers>,
     shutting_down: AtomicBool,
 }
 
@@ -39,6 +41,7 @@ impl AppState {
             portal_sessions: PortalSessionPolicy::default(),
             portal_forms_limiter: IpLimiter::sign_in_default(),
             metrics: Metrics::new(),
+            request_helpers: Arc::new(portal_queue::BuiltInHelpers),
             shutting_down: AtomicBool::new(false),
         }))
     }
@@ -53,8 +56,14 @@ impl AppState {
             portal_sessions: arc.portal_sessions,
             portal_forms_limiter: IpLimiter::sign_in_default(),
             metrics: Metrics::new(),
+            request_helpers: arc.request_helpers.clone(),
             shutting_down: AtomicBool::new(false),
         })
+    }
+
+    /// The same state with other helper actions for the request queue (an EMR integration's).
+    pub fn with_request_helpers(self, helpers: Arc<dyn portal_queue::RequestHelpers>) -> Self {
+        Self(Arc::new(App { request_helpers: helpers, ..self.into_app() }))
     }
 
     /// The same state with another sign-in limiter (tests of throttling use a small one; the

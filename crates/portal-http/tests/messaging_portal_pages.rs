@@ -167,6 +167,7 @@ async fn staff_writes_to_alice(world: &World, staff_id: &str, subject: &str, bod
         subject: Some(subject.into()),
         body: body.into(),
         idempotency_key: None,
+        skip_email_notice: false,
     };
     send::start_portal_conversation(world.db(), &actor, input).await.expect("staff message").conversation_id
 }

@@ -42,6 +42,10 @@ pub struct PortalMessageInput {
     pub body: String,
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// Send no "you have a new message" e-mail (seed 002: a reply from the request queue may
+    /// switch off the default notice). The message still raises the recipient's unread count.
+    #[serde(default)]
+    pub skip_email_notice: bool,
 }
 
 /// New Message of type Staff from the chart (with the patient) or Compose from the inbox
@@ -465,7 +469,7 @@ pub async fn start_portal_conversation(
             conversation_id,
             body,
             key,
-            notice: Some(notice),
+            notice: (!input.skip_email_notice).then_some(notice),
             recheck: None,
             audit,
         },

@@ -17,6 +17,7 @@ fn to_patient(s: &Scene, subject: &str, body: &str, key: Option<&str>) -> Portal
         subject: Some(subject.into()),
         body: body.into(),
         idempotency_key: key.map(str::to_owned),
+        skip_email_notice: false,
     }
 }
 

@@ -22,6 +22,7 @@ fn to_patient(patient: &str, account: &str, body: &str) -> PortalMessageInput {
         subject: Some("Your results".into()),
         body: body.into(),
         idempotency_key: None,
+        skip_email_notice: false,
     }
 }
 

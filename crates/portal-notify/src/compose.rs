@@ -231,7 +231,9 @@ pub fn render(
             let html = NewMessageHtml { e: &e }.render()?;
             Ok(Some(RenderedEmail { kind, to: to.clone(), subject: subject.clone(), text, html }))
         }
-        DomainEvent::PortalRegistrationCompleted { .. } | DomainEvent::PortalEmailChanged { .. } => Ok(None),
+        DomainEvent::PortalRegistrationCompleted { .. }
+        | DomainEvent::PortalEmailChanged { .. }
+        | DomainEvent::PortalRequestSubmitted { .. } => Ok(None),
     }
 }
 

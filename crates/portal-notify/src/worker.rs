@@ -308,7 +308,9 @@ impl Worker {
             // Not e-mails. Notification rules (seed 000: "Portal Registration Completed",
             // "Portal Email Changed") and toasts will react to these here; until then there is
             // nothing to deliver and the event is marked delivered.
-            DomainEvent::PortalRegistrationCompleted { .. } | DomainEvent::PortalEmailChanged { .. } => {
+            DomainEvent::PortalRegistrationCompleted { .. }
+            | DomainEvent::PortalEmailChanged { .. }
+            | DomainEvent::PortalRequestSubmitted { .. } => {
                 return Ok(());
             }
         };

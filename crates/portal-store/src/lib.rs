@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod patients;
 pub mod portal_access;
 pub mod portal_accounts;
+pub mod requests;
 pub mod schema;
 pub mod sessions;
 pub mod staff;

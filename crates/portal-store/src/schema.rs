@@ -312,6 +312,64 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    portal_requests (id) {
+        seq -> BigInt,
+        id -> Text,
+        patient_id -> Text,
+        location_id -> Text,
+        patient_name -> Text,
+        account_id -> Text,
+        requester_name -> Text,
+        relation -> Text,
+        kind -> Text,
+        details -> Text,
+        summary -> Text,
+        search_text -> Text,
+        status -> Text,
+        archived -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        dismissed_at -> Nullable<Timestamp>,
+        dismissed_by_name -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    portal_request_events (id) {
+        seq -> BigInt,
+        id -> Text,
+        request_id -> Text,
+        kind -> Text,
+        actor_kind -> Text,
+        actor_id -> Text,
+        actor_name -> Text,
+        conversation_id -> Nullable<Text>,
+        message_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    portal_request_tasks (id) {
+        id -> Text,
+        request_id -> Text,
+        patient_id -> Text,
+        location_id -> Text,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        status -> Text,
+        created_by_id -> Text,
+        created_by_name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+        completed_by_name -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(staff_locations -> staff_users (staff_id));
 diesel::joinable!(staff_locations -> locations (location_id));
 diesel::joinable!(patients -> locations (location_id));
@@ -323,6 +381,8 @@ diesel::joinable!(portal_grants -> patients (patient_id));
 diesel::joinable!(conversations -> patients (patient_id));
 diesel::joinable!(conversation_participants -> conversations (conversation_id));
 diesel::joinable!(messages -> conversations (conversation_id));
+diesel::joinable!(portal_request_events -> portal_requests (request_id));
+diesel::joinable!(portal_request_tasks -> portal_requests (request_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organization,
@@ -347,4 +407,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversations,
     conversation_participants,
     messages,
+    portal_requests,
+    portal_request_events,
+    portal_request_tasks,
 );

@@ -192,6 +192,7 @@ impl NewConversationRequest {
                     subject: self.subject.clone(),
                     body: self.body.clone(),
                     idempotency_key: key,
+                    skip_email_notice: false,
                 }))
             }
             Some(ConversationKind::Staff) => {

@@ -269,6 +269,7 @@ pub(super) async fn send(
                 subject: opt(&form.subject),
                 body: form.body.clone(),
                 idempotency_key: key,
+                skip_email_notice: false,
             };
             send::start_portal_conversation(state.db(), &s.actor, input).await
         }

@@ -5,6 +5,8 @@
 //! (set by `cargo xtask test`) creates a fresh database `portal_test_<random>` per test on that
 //! server; `cargo xtask test` removes the whole throwaway cluster afterwards.
 
+pub mod fixtures;
+
 use std::path::PathBuf;
 
 use crate::{Backend, Db, PoolOptions, StoreError};

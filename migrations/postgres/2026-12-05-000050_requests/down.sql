@@ -1,0 +1,3 @@
+DROP TABLE portal_request_tasks;
+DROP TABLE portal_request_events;
+DROP TABLE portal_requests;
