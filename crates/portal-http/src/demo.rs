@@ -517,6 +517,7 @@ async fn seed_portal(
     .await
     .map_err(|x| e(&x))?;
     seed_messages(state, id, &session.principal).await?;
+    seed_requests(state, id, &session.principal).await?;
     let ip = None;
     portal_auth::portal_sessions::sign_out_portal(
         db,
@@ -585,5 +586,73 @@ async fn seed_messages(
     )
     .await
     .map_err(|x| e(&x))?;
+    Ok(())
+}
+
+/// A few portal requests, so that the queue and the archive are not empty (seed 002): the printed
+/// portal user asks for a refill and a general question (open, in the queue of the patient's
+/// location) and had a billing question answered (dismissed as completed, in the archive).
+async fn seed_requests(
+    state: &AppState,
+    patient_id: &str,
+    patient: &portal_core::portal_accounts::PortalPrincipal,
+) -> anyhow::Result<()> {
+    use portal_core::requests::{Dismissal, RawRequestDetails};
+    use portal_queue::portal::{self, NewRequestInput};
+    let db = state.db();
+    let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("demo seed (requests): {e}");
+    let ask = |details: RawRequestDetails| NewRequestInput {
+        patient_id: patient_id.to_owned(),
+        details,
+        idempotency_key: None,
+    };
+    let billing = portal::submit(
+        db,
+        patient,
+        None,
+        ask(RawRequestDetails {
+            kind: "billing".into(),
+            question: Some("My last statement shows the same visit twice. Could you check it?".into()),
+            ..Default::default()
+        }),
+    )
+    .await
+    .map_err(|x| e(&x))?;
+    portal::submit(
+        db,
+        patient,
+        None,
+        ask(RawRequestDetails {
+            kind: "refill".into(),
+            medication: Some("Lisinopril 10 mg tablets".into()),
+            pharmacy: Some("Riverside Pharmacy, 12 Main Street".into()),
+            note: Some("I have five tablets left.".into()),
+            ..Default::default()
+        }),
+    )
+    .await
+    .map_err(|x| e(&x))?;
+    portal::submit(
+        db,
+        patient,
+        None,
+        ask(RawRequestDetails {
+            kind: "general".into(),
+            question: Some("Do I need to fast before my blood test next week?".into()),
+            ..Default::default()
+        }),
+    )
+    .await
+    .map_err(|x| e(&x))?;
+    let mut conn = db.read().await.map_err(|x| e(&x))?;
+    let row = portal_store::staff::find_by_email(&mut conn, "admin@riverside.example")
+        .await
+        .map_err(|x| e(&x))?
+        .context("admin@riverside.example")?;
+    let admin =
+        portal_auth::sessions::load_staff_principal(&mut conn, &row.id).await.map_err(|x| e(&x))?.context("admin")?;
+    drop(conn);
+    let admin = Actor::new(portal_core::Principal::Staff(admin), None);
+    portal_queue::staff::dismiss(db, &admin, &billing.request.id, Dismissal::Completed).await.map_err(|x| e(&x))?;
     Ok(())
 }
