@@ -91,6 +91,9 @@ pub enum BenchSeedCommand {
         staff: u32,
         #[arg(long, default_value_t = 1_000_000)]
         messages: u32,
+        /// Portal requests for the request queue's benchmark (a tenth open).
+        #[arg(long, default_value_t = 100_000)]
+        requests: u32,
     },
 }
 
@@ -199,8 +202,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::BenchSeed { command: BenchSeedCommand::Messaging { patients, staff, messages } } => {
-            return bench_seed_messaging(&config, patients, staff, messages).await;
+        Command::BenchSeed { command: BenchSeedCommand::Messaging { patients, staff, messages, requests } } => {
+            return bench_seed_messaging(&config, MessagingCounts { patients, staff, messages, requests }).await;
         }
         Command::Audit { command: AuditCommand::Verify } => {
             let db = open_db(&config).await?;
@@ -219,13 +222,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 
 /// `portal bench-seed messaging`: one random password, hashed once, for every seeded account
 /// (staff and portal users alike; the benchmark signs in as staff member 0).
-async fn bench_seed_messaging(config: &Config, patients: u32, staff: u32, messages: u32) -> anyhow::Result<ExitCode> {
+struct MessagingCounts {
+    patients: u32,
+    staff: u32,
+    messages: u32,
+    requests: u32,
+}
+
+async fn bench_seed_messaging(config: &Config, counts: MessagingCounts) -> anyhow::Result<ExitCode> {
+    let MessagingCounts { patients, staff, messages, requests } = counts;
     use portal_store::bench_seed::{MessagingSeed, SeedError, seed_messaging};
     let db = open_db(config).await?;
     let password = crate::demo::random_password(&mut rand::rngs::OsRng);
     let parsed = portal_core::staff::NewPassword::parse(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let password_hash = portal_auth::PasswordHasher::new(1).hash(&parsed).await?;
-    match seed_messaging(&db, &MessagingSeed { patients, staff, messages, password_hash }).await {
+    match seed_messaging(&db, &MessagingSeed { patients, staff, messages, requests, password_hash }).await {
         Ok(report) => {
             let mut line = serde_json::to_value(&report)?;
             line["password"] = password.into();

@@ -24,7 +24,18 @@ const MESSAGES: i64 = 2_000;
 
 fn bench_seed(url: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portal"))
-        .args(["bench-seed", "messaging", "--patients", "300", "--staff", "10", "--messages", "2000"])
+        .args([
+            "bench-seed",
+            "messaging",
+            "--patients",
+            "300",
+            "--staff",
+            "10",
+            "--messages",
+            "2000",
+            "--requests",
+            "500",
+        ])
         .env("PORTAL_DATABASE_URL", url)
         .env("RUST_LOG", "warn")
         .output()
@@ -120,7 +131,28 @@ async fn the_messaging_loader_gives_what_the_benchmark_uses() {
     .await
     .expect("the seeded staff member signs in");
     assert_eq!(signed.staff.id, StaffId::parse(line["staff_id"].as_str().expect("id")).expect("a UUID"));
-    let caller = Caller::staff(&Actor::new(Principal::Staff(signed.staff), None)).expect("staff");
+    let caller = Caller::staff(&Actor::new(Principal::Staff(signed.staff.clone()), None)).expect("staff");
+
+    // The request queue (issue 5): the counts add up, every request has its "submitted" entry,
+    // the first page of the queue reads (the details parse), and the archive's search finds each
+    // word the bench uses, on both backends' full-text indexes.
+    assert_eq!(line["requests"], 500);
+    assert_eq!(count(db, "portal_requests").await, 500);
+    assert_eq!(count(db, "portal_request_events WHERE kind = 'submitted'").await, 500);
+    let open = count(db, "portal_requests WHERE archived = FALSE").await;
+    assert_eq!(line["open_requests"], open);
+    assert!(open > 20 && open < 100, "about a tenth open: {open}");
+    let actor = Actor::new(Principal::Staff(signed.staff.clone()), None);
+    let queue = portal_queue::staff::queue(db, &actor, None, 25).await.expect("the queue");
+    assert_eq!(queue.requests.len(), 25);
+    assert_eq!(queue.open_count, open);
+    assert!(queue.requests.windows(2).all(|w| w[0].created_at >= w[1].created_at), "newest first");
+    for word in line["request_search_words"].as_array().expect("words") {
+        let word = word.as_str().expect("word");
+        let found = portal_queue::staff::archive(db, &actor, Some(word), None, 25).await.expect("archive search");
+        assert!(!found.requests.is_empty(), "the archive's search finds nothing for {word}");
+        assert!(found.requests.iter().all(|r| !r.open), "only dismissed requests");
+    }
 
     // The inbox: a full first page, more after it.
     let page = portal_messaging::inbox::inbox(db, &caller, InboxFolder::Active, None).await.expect("inbox");

@@ -1,7 +1,8 @@
 //! Benchmark data for secure messaging (issue 4, "Speed"; run by `portal bench-seed messaging`
 //! for `cargo xtask bench`): a clinic with two locations, `staff` clinicians who may all send
 //! portal messages, `patients` patients who each hold an active portal account (password set)
-//! with a "self" grant covering messages, and `messages` portal messages between them.
+//! with a "self" grant covering messages, and `messages` portal messages between them; and
+//! `requests` portal requests (issue 5's queue benchmark; see [`load_requests`]).
 //!
 //! The rows are generated inside the database by `INSERT ... SELECT` over a table of numbers
 //! (filled by `generate_series` on PostgreSQL, a recursive CTE on SQLite), one statement per
@@ -59,6 +60,8 @@ pub struct MessagingSeed {
     pub patients: u32,
     pub staff: u32,
     pub messages: u32,
+    /// Portal requests (issue 5's queue benchmark): a tenth open, the rest in the archive.
+    pub requests: u32,
     pub password_hash: String,
 }
 
@@ -89,6 +92,11 @@ pub struct MessagingSeedReport {
     /// with patients who may receive a reply.
     pub conversations_of_staff: Vec<String>,
     pub search_words: Vec<String>,
+    pub requests: u64,
+    /// Requests still open (in the active queue).
+    pub open_requests: u64,
+    /// Words the bench searches the request archive for.
+    pub request_search_words: Vec<String>,
     /// Generating and committing the rows.
     pub insert_seconds: f64,
     /// Collecting planner statistics afterwards (`ANALYZE`; `VACUUM ANALYZE` on PostgreSQL).
@@ -101,6 +109,7 @@ struct Plan {
     patients: u64,
     staff: u64,
     messages: u64,
+    requests: u64,
     /// Ordinary conversations (about five messages each).
     conversations: u64,
     threads: u64,
@@ -129,6 +138,7 @@ impl Plan {
         let patients = check("patients", s.patients, 1..=1_000_000)?;
         let staff = check("staff", s.staff, 1..=100_000)?;
         let messages = check("messages", s.messages, 10..=20_000_000)?;
+        let requests = check("requests", s.requests, 0..=10_000_000)?;
         // Long threads take at most half of the messages.
         let threads = u64::from(THREADS).min(messages / (2 * u64::from(THREAD_LEN)));
         let rest = messages - threads * u64::from(THREAD_LEN);
@@ -136,11 +146,15 @@ impl Plan {
         let (conversations, remainder) = (rest / 5, rest % 5);
         // The newest ordinary message is at most ~80 hours after its conversation started.
         let base = now - SPAN - 5 * 86_400;
-        Ok(Plan { patients, staff, messages, conversations, threads, remainder, base })
+        Ok(Plan { patients, staff, messages, requests, conversations, threads, remainder, base })
     }
 
     fn numbers(&self) -> u64 {
-        self.patients.max(self.staff).max(self.conversations + self.threads).max(u64::from(THREAD_LEN))
+        self.patients
+            .max(self.staff)
+            .max(self.conversations + self.threads)
+            .max(u64::from(THREAD_LEN))
+            .max(self.requests)
     }
 }
 
@@ -489,6 +503,25 @@ const FIRST: u32 = 0;
 const LAST: u32 = 1;
 const SUBJECT: u32 = 2;
 const SENTENCE: u32 = 3;
+const MEDICATION: u32 = 4;
+
+/// Medications of the generated refill requests.
+const MEDICATIONS: &[&str] = &[
+    "Lisinopril 10 mg",
+    "Metformin 500 mg",
+    "Atorvastatin 20 mg",
+    "Levothyroxine 50 mcg",
+    "Amlodipine 5 mg",
+    "Sertraline 50 mg",
+    "Omeprazole 20 mg",
+    "Albuterol inhaler",
+    "Losartan 50 mg",
+    "Gabapentin 300 mg",
+];
+
+/// Words the bench searches the request archive for: a medication (in about 2 % of the
+/// requests), a type's name (20 %), a common last name.
+pub const REQUEST_SEARCH_WORDS: [&str; 3] = ["lisinopril", "billing", "garcia"];
 
 async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<MessagingSeedReport, SeedError> {
     if staff::count(tx).await? > 0 || patients::count(tx).await? > 0 {
@@ -540,11 +573,12 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
 
     // Vocabulary: one statement, the words as parameters.
     let sentences = sentences();
-    let lists: [(u32, Vec<String>); 4] = [
+    let lists: [(u32, Vec<String>); 5] = [
         (FIRST, FIRST_NAMES.iter().map(|s| (*s).to_owned()).collect()),
         (LAST, LAST_NAMES.iter().map(|s| (*s).to_owned()).collect()),
         (SUBJECT, SUBJECTS.iter().map(|s| (*s).to_owned()).collect()),
         (SENTENCE, sentences),
+        (MEDICATION, MEDICATIONS.iter().map(|s| (*s).to_owned()).collect()),
     ];
     let mut values = Vec::new();
     let mut words = Vec::new();
@@ -862,6 +896,8 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
         step(tx, &restore.name, &restore.sql, &[]).await?;
     }
 
+    let open_requests = load_requests(tx, &d, plan, &locations, (n_subjects, n_sentences)).await?;
+
     let staff_id = ids_of(tx, "SELECT id FROM bench_staff WHERE n = 0").await?.into_iter().next().unwrap_or_default();
     let threads = ids_of(tx, &format!("SELECT id FROM bench_conv WHERE n >= {c} ORDER BY n")).await?;
     let conversations_of_staff =
@@ -878,6 +914,7 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
         "patients": plan.patients,
         "staff": plan.staff,
         "messages": plan.messages,
+        "requests": plan.requests,
     }));
     audit::append(tx, &entry).await?;
 
@@ -891,9 +928,95 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
         threads,
         conversations_of_staff,
         search_words: SEARCH_WORDS.iter().map(|w| (*w).to_owned()).collect(),
+        requests: plan.requests,
+        open_requests,
+        request_search_words: REQUEST_SEARCH_WORDS.iter().map(|w| (*w).to_owned()).collect(),
         insert_seconds: 0.0,
         analyze_seconds: 0.0,
     })
+}
+
+/// Portal requests (issue 5): kinds in turn (refill, appointment, records, billing, general) by
+/// patients picked by hash, made over the year in the order of their numbers (so `seq` follows
+/// their dates, as in production), a tenth still open (Submitted or In review), the others
+/// dismissed (Completed, or Not completed for one in seven). Each has its "submitted" timeline
+/// entry. Details are the JSON `portal_core::requests::RequestDetails` reads; the texts come
+/// from the vocabulary (no quotes or backslashes in it). Returns the number still open.
+async fn load_requests(
+    tx: &mut DbConn,
+    d: &Dialect,
+    plan: &Plan,
+    locations: &[String; 2],
+    (n_subjects, n_sentences): (usize, usize),
+) -> Result<u64, SeedError> {
+    let r = plan.requests;
+    if r == 0 {
+        return Ok(0);
+    }
+    let (uuid, p, n_meds) = (d.uuid(), plan.patients, MEDICATIONS.len());
+    let name = "p.first_name || ' ' || p.last_name";
+    let open = format!("({} % 10 = 0)", h("g.n", 20));
+    let records = "Records of my last visit and lab results";
+    let at = d.ts(plan, &format!("g.n * {SPAN} / {r}"));
+    let later = d.ts(plan, &format!("g.n * {SPAN} / {r} + 86400"));
+    step(
+        tx,
+        "portal_requests",
+        &format!(
+            "INSERT INTO portal_requests (id, patient_id, location_id, patient_name, account_id, requester_name,
+                 relation, kind, details, summary, search_text, status, archived, created_at, updated_at,
+                 dismissed_at, dismissed_by_name, idempotency_key)
+             SELECT {uuid}, p.id, CASE WHEN p.n % 2 = 0 THEN $1 ELSE $2 END, {name}, p.account_id, {name}, 'self',
+                 CASE g.n % 5 WHEN 0 THEN 'refill' WHEN 1 THEN 'appointment' WHEN 2 THEN 'records'
+                     WHEN 3 THEN 'billing' ELSE 'general' END,
+                 CASE g.n % 5
+                     WHEN 0 THEN '{{\"kind\":\"refill\",\"medication\":\"' || m.w || '\",\"pharmacy\":\"Bench Pharmacy\",\"note\":null}}'
+                     WHEN 1 THEN '{{\"kind\":\"appointment\",\"reason\":\"' || sj.w || '\",\"preferred_times\":\"Weekday mornings\",\"location_id\":null,\"preferred_provider_id\":null}}'
+                     WHEN 2 THEN '{{\"kind\":\"records\",\"records\":\"{records}\",\"note\":null}}'
+                     WHEN 3 THEN '{{\"kind\":\"billing\",\"question\":\"' || q.w || '\"}}'
+                     ELSE '{{\"kind\":\"general\",\"question\":\"' || q.w || '\"}}' END,
+                 CASE g.n % 5 WHEN 0 THEN m.w WHEN 1 THEN sj.w WHEN 2 THEN '{records}' ELSE q.w END,
+                 {name} || ' ' || CASE g.n % 5
+                     WHEN 0 THEN 'Prescription refill ' || m.w || ' Bench Pharmacy'
+                     WHEN 1 THEN 'Appointment request ' || sj.w || ' Weekday mornings'
+                     WHEN 2 THEN 'Records request {records}'
+                     WHEN 3 THEN 'Billing question ' || q.w
+                     ELSE 'General question ' || q.w END,
+                 CASE WHEN {open} THEN (CASE WHEN g.n % 3 = 0 THEN 'in_review' ELSE 'submitted' END)
+                      WHEN g.n % 7 = 0 THEN 'not_completed' ELSE 'completed' END,
+                 CASE WHEN {open} THEN FALSE ELSE TRUE END,
+                 {at}, CASE WHEN {open} THEN {at} ELSE {later} END,
+                 CASE WHEN {open} THEN NULL ELSE {later} END,
+                 CASE WHEN {open} THEN NULL ELSE 'Bench front desk' END,
+                 {uuid}
+             FROM bench_num g
+             JOIN bench_patients p ON p.n = {hp} % {p}
+             JOIN bench_vocab m ON m.list = {MEDICATION} AND m.i = {hm} % {n_meds}
+             JOIN bench_vocab sj ON sj.list = {SUBJECT} AND sj.i = {hs} % {n_subjects}
+             JOIN bench_vocab q ON q.list = {SENTENCE} AND q.i = {hq} % {n_sentences}
+             WHERE g.n < {r}
+             ORDER BY g.n",
+            hp = h("g.n", 21),
+            hm = h("g.n", 22),
+            hs = h("g.n", 23),
+            hq = h("g.n", 24),
+        ),
+        locations,
+    )
+    .await?;
+    step(
+        tx,
+        "portal_request_events",
+        &format!(
+            "INSERT INTO portal_request_events (id, request_id, kind, actor_kind, actor_id, actor_name, created_at)
+             SELECT {uuid}, id, 'submitted', 'portal', account_id, requester_name, created_at
+             FROM portal_requests ORDER BY seq"
+        ),
+        &[],
+    )
+    .await?;
+    let open = ids_of(tx, "SELECT CAST(COUNT(*) AS TEXT) AS id FROM portal_requests WHERE archived = FALSE").await?;
+    Ok(open.into_iter().next().and_then(|n| n.parse().ok()).unwrap_or(0))
 }
 
 /// A schema object as the database itself describes it, to be created again as it was.
@@ -1064,7 +1187,7 @@ mod tests {
     use super::*;
 
     fn seed(patients: u32, staff: u32, messages: u32) -> MessagingSeed {
-        MessagingSeed { patients, staff, messages, password_hash: String::new() }
+        MessagingSeed { patients, staff, messages, requests: 0, password_hash: String::new() }
     }
 
     #[test]

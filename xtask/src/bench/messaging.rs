@@ -1,6 +1,8 @@
 //! The secure-messaging run (issue 4, "Speed"): with 10,000 patients, 200 staff and 1,000,000
 //! messages, on each backend, open the inbox, open a thread of 50 messages, send a message and
-//! search a keyword, beside a `/healthz` baseline measured against the same server.
+//! search a keyword, beside a `/healthz` baseline measured against the same server. The same
+//! servers hold 100,000 portal requests (issue 5): the request queue's first page and the
+//! archive's search are measured there too.
 //!
 //! For each backend: an empty database (a SQLite file; a throwaway PostgreSQL cluster, durable and
 //! sized like a small server), `portal bench-seed messaging` to load it (its wall time is the load
@@ -51,6 +53,8 @@ const INBOX_SHARE_OF_HEALTHZ: f64 = 0.25;
 const INBOX_P99: Duration = Duration::from_millis(20);
 const SEARCH_P99: Duration = Duration::from_millis(50);
 const SENDS_PER_SECOND_ON_POSTGRES: f64 = 1000.0;
+/// Issue 5: the request queue's page and the archive's search, each p99 under 20 ms.
+const QUEUE_P99: Duration = Duration::from_millis(20);
 
 /// What one reply says; each POST is a new message.
 const REPLY: &str = "Thank you for your message. Your results look fine; please call the office if anything changes.";
@@ -60,6 +64,8 @@ pub struct Run<'a> {
     pub messages: u32,
     pub patients: u32,
     pub staff: u32,
+    /// Portal requests for the queue's scenarios (issue 5).
+    pub requests: u32,
     /// `None`: both.
     pub backend: Option<Backend>,
     pub concurrency: usize,
@@ -74,6 +80,8 @@ enum Goal {
     Thread,
     Search,
     Send,
+    /// The request queue (issue 5): the queue page and the archive's search.
+    Queue,
 }
 
 /// One row of a backend's table: measured, or skipped with the reason.
@@ -139,6 +147,7 @@ async fn on_database(run: &Run<'_>, backend: Backend, url: &str, dir: &Path) -> 
     };
     let (email, password) = (text("staff_email")?, text("password")?);
     let (threads, conversations, words) = (list("threads"), list("conversations_of_staff"), list("search_words"));
+    let request_words = list("request_search_words");
 
     let address = free_loopback_address()?;
     let mut command = Command::new(run.binary);
@@ -170,6 +179,15 @@ async fn on_database(run: &Run<'_>, backend: Backend, url: &str, dir: &Path) -> 
             )
             .with_bearer(&token),
             Goal::Search,
+        ),
+        (Scenario::get("request queue: first page of 25", "/api/v1/requests").with_bearer(&token), Goal::Queue),
+        (
+            Scenario::get_each(
+                &format!("request archive: search ({})", request_words.join(", ")),
+                request_words.iter().map(|w| format!("/api/v1/requests/archive?q={w}")).collect(),
+            )
+            .with_bearer(&token),
+            Goal::Queue,
         ),
         // Last: every send changes the staff member's inbox and the threads' neighbours.
         (
@@ -223,6 +241,7 @@ fn seed(run: &Run<'_>, url: &str, dir: &Path) -> Result<(Value, Duration)> {
         .args(["--patients", &run.patients.to_string()])
         .args(["--staff", &run.staff.to_string()])
         .args(["--messages", &run.messages.to_string()])
+        .args(["--requests", &run.requests.to_string()])
         .env("PORTAL_DATABASE_URL", url)
         .stdin(Stdio::null())
         .stdout(out);
@@ -272,9 +291,10 @@ fn describe_answer(json: &Value) -> Option<String> {
         .get("conversations")
         .and_then(Value::as_array)
         .map(|list| list.iter().filter(|c| c["unread_count"].as_i64().is_some_and(|n| n > 0)).count());
-    match (count("conversations"), count("messages")) {
-        (Some(n), _) => Some(format!("answered {n} conversations ({} with unread messages)", unread.unwrap_or(0))),
-        (None, Some(n)) => Some(format!("answered {n} messages")),
+    match (count("conversations"), count("messages"), count("requests")) {
+        (Some(n), _, _) => Some(format!("answered {n} conversations ({} with unread messages)", unread.unwrap_or(0))),
+        (None, Some(n), _) => Some(format!("answered {n} messages")),
+        (None, None, Some(n)) => Some(format!("answered {n} requests")),
         _ => None,
     }
 }
@@ -303,6 +323,7 @@ impl BackendReport {
                 )
             }
             Goal::Search => (format!("p99 < {} ms", SEARCH_P99.as_millis()), Some(clean && p99 < SEARCH_P99)),
+            Goal::Queue => (format!("p99 < {} ms", QUEUE_P99.as_millis()), Some(clean && p99 < QUEUE_P99)),
             Goal::Send if self.backend == Backend::Postgres => (
                 format!("≥ {SENDS_PER_SECOND_ON_POSTGRES:.0} messages/s"),
                 Some(clean && m.requests_per_second() >= SENDS_PER_SECOND_ON_POSTGRES),
@@ -325,14 +346,16 @@ impl BackendReport {
             out
         };
         let load_met = self.load < LOAD_GOAL;
-        println!("\n### Secure messaging on {}\n", self.backend.label());
+        println!("\n### Secure messaging and the request queue on {}\n", self.backend.label());
         println!(
-            "{} patients, {} staff, {} messages in {} conversations, loaded in {:.1} s by `portal bench-seed \
-             messaging` (rows {:.1} s, statistics {:.1} s): goal under {} s {}.",
+            "{} patients, {} staff, {} messages in {} conversations and {} portal requests ({} open), loaded in \
+             {:.1} s by `portal bench-seed messaging` (rows {:.1} s, statistics {:.1} s): goal under {} s {}.",
             thousands(number("patients")),
             thousands(number("staff")),
             thousands(number("messages")),
             thousands(number("conversations")),
+            thousands(number("requests")),
+            thousands(number("open_requests")),
             self.load.as_secs_f64(),
             number("insert_seconds"),
             number("analyze_seconds"),

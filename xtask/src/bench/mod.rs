@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// Staff of the messaging run (each in about messages / 5 / staff conversations).
     #[arg(long, default_value_t = 200)]
     messaging_staff: u32,
+    /// Portal requests loaded with the messaging run (issue 5: the request queue's page and the
+    /// archive's search are measured on the same servers).
+    #[arg(long, default_value_t = 100_000)]
+    requests: u32,
     /// Run the messaging benchmark on this backend only (default: both).
     #[arg(long, value_enum)]
     messaging_backend: Option<messaging::Backend>,
@@ -134,6 +138,7 @@ async fn bench(binary: &Path, args: &BenchArgs) -> Result<ExitCode> {
             messages: args.messages,
             patients: args.messaging_patients,
             staff: args.messaging_staff,
+            requests: args.requests,
             backend: args.messaging_backend,
             concurrency: args.concurrency,
             duration: Duration::from_secs(args.duration),
