@@ -55,7 +55,7 @@ async fn clinician(app: &Fixture, patients: &[&str]) -> String {
 
 /// A patient with an active portal account (invited by e-mail, password set through the link in
 /// the browser `c`), not signed in afterwards.
-async fn patient_with_account(app: &Fixture, c: &Client, first: &str, last: &str, username: &str) -> String {
+pub(super) async fn patient_with_account(app: &Fixture, c: &Client, first: &str, last: &str, username: &str) -> String {
     let email = format!("{}@example.test", first.to_lowercase());
     let pid = app.patient(first, last, "1980-04-04", &email).await;
     enable(app, &pid).await;
@@ -67,13 +67,13 @@ async fn patient_with_account(app: &Fixture, c: &Client, first: &str, last: &str
 }
 
 /// The id of the conversation the browser shows (`/messages/{id}` or `/portal/messages/{id}`).
-async fn conversation_in_url(c: &Client) -> String {
+pub(super) async fn conversation_in_url(c: &Client) -> String {
     let url = c.current_url().await.unwrap();
     let path = url.path().to_owned();
     path.rsplit('/').next().unwrap().to_owned()
 }
 
-async fn has(c: &Client, css: &str) -> bool {
+pub(super) async fn has(c: &Client, css: &str) -> bool {
     c.find_all(Locator::Css(css)).await.map(|v| !v.is_empty()).unwrap_or(false)
 }
 
