@@ -11,6 +11,7 @@ pub mod fields;
 pub mod handout;
 pub mod ids;
 pub mod messaging;
+pub mod notifications;
 pub mod org;
 pub mod patient;
 pub mod portal_access;
