@@ -117,7 +117,19 @@ pub enum DomainEvent {
     PortalMessageNotice { account_id: String, to: String, patient_id: String, conversation_id: String },
     /// A portal user made a request (seed 002's Patient Portal Queue; the notification rule "New
     /// Portal Request"). Ids and the request's kind only: its text is health information.
-    PortalRequestSubmitted { request_id: String, account_id: String, patient_id: String, request_kind: String },
+    PortalRequestSubmitted {
+        request_id: String,
+        account_id: String,
+        patient_id: String,
+        relation: Relation,
+        request_kind: String,
+    },
+    /// A portal user sent a secure message to staff (the notification rule "New Portal Message").
+    /// Ids only: never the message, its subject or the sender's name.
+    PortalMessageReceived { conversation_id: String, account_id: String, patient_id: String, relation: Relation },
+    /// A staff notification's e-mail (seed 000: delivery by e-mail): "a portal event needs your
+    /// attention at <location>", with a link to the notifications list and nothing else.
+    StaffNotificationEmail { notification_id: String, staff_id: String, to: String, location_name: String },
 }
 
 impl DomainEvent {
@@ -131,6 +143,8 @@ impl DomainEvent {
             DomainEvent::PortalEmailChanged { .. } => "portal_email_changed",
             DomainEvent::PortalMessageNotice { .. } => "portal_message_notice",
             DomainEvent::PortalRequestSubmitted { .. } => "portal_request_submitted",
+            DomainEvent::PortalMessageReceived { .. } => "portal_message_received",
+            DomainEvent::StaffNotificationEmail { .. } => "staff_notification_email",
         }
     }
 

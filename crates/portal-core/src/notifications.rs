@@ -67,7 +67,9 @@ impl NotificationEvent {
     pub fn description(self) -> &'static str {
         match self {
             Self::RegistrationCompleted => "The patient or a contact completed the portal account registration.",
-            Self::DocumentCompleted => "A portal user signed or completed a consent, evaluation or outcomes assessment.",
+            Self::DocumentCompleted => {
+                "A portal user signed or completed a consent, evaluation or outcomes assessment."
+            }
             Self::FileUploaded => "A portal user uploaded a file to My Files.",
             Self::TreatmentPlanSigned => "A portal user signed a treatment plan.",
             Self::EmailChanged => "A portal user changed the e-mail address of their portal account.",
@@ -287,10 +289,7 @@ impl RawRule {
         }
         let event = e.check("event", NotificationEvent::parse(&self.event));
         let name = e.check("name", one_line(&self.name, NAME_MAX));
-        let starts_on = e.check(
-            "starts_on",
-            parse_iso_date(self.starts_on.trim()).ok_or(InvalidValue::DateFormat),
-        );
+        let starts_on = e.check("starts_on", parse_iso_date(self.starts_on.trim()).ok_or(InvalidValue::DateFormat));
         let ends_on = match self.ends_on.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => Some(None),
             Some(raw) => e.check("ends_on", parse_iso_date(raw).ok_or(InvalidValue::DateFormat)).map(Some),
@@ -329,7 +328,8 @@ impl RawRule {
             e.push("recipients", "choose at least one recipient: a user, the care team or a role");
         }
         let title = e.check("title", one_line(&self.title, TITLE_MAX));
-        let message = e.check("message", crate::patient::clean_text(&self.message, MESSAGE_MAX, crate::patient::Lines::Many));
+        let message =
+            e.check("message", crate::patient::clean_text(&self.message, MESSAGE_MAX, crate::patient::Lines::Many));
         if let Some(ev) = event {
             for (field, text) in [("title", &title), ("message", &message)] {
                 if let Some(t) = text
@@ -368,7 +368,10 @@ impl RawRule {
 /// Does a rule apply to an event of `event` at `location` on `day` (the location's date)?
 /// Within its dates, both ends included.
 pub fn applies(rule: &Rule, event: NotificationEvent, location: &str, day: Date) -> bool {
-    rule.event == event && rule.location_id == location && rule.starts_on <= day && rule.ends_on.is_none_or(|e| day <= e)
+    rule.event == event
+        && rule.location_id == location
+        && rule.starts_on <= day
+        && rule.ends_on.is_none_or(|e| day <= e)
 }
 
 /// A staff member as delivery sees them, read fresh when the event is delivered.
@@ -485,11 +488,8 @@ mod tests {
 
     #[test]
     fn each_recipient_once_and_only_active_staff_of_the_location() {
-        let spec = Recipients {
-            users: vec!["a".into(), "d".into()],
-            care_team: true,
-            roles: vec![StaffRole::FrontDesk],
-        };
+        let spec =
+            Recipients { users: vec!["a".into(), "d".into()], care_team: true, roles: vec![StaffRole::FrontDesk] };
         let c = |id: &str, active, role, at_location, on_care_team| Candidate {
             id: id.into(),
             active,

@@ -598,6 +598,12 @@ pub async fn start_as_portal_user(
     }
     rules::portal_side_eligible(&my_facts)?;
     let conversation_id = new_id();
+    let notice = DomainEvent::PortalMessageReceived {
+        conversation_id: conversation_id.clone(),
+        account_id: principal.account_id.to_string(),
+        patient_id: patient.id.clone(),
+        relation: principal.grant_for(&pid)?.relation,
+    };
     let audit = caller
         .entry(AuditAction::ConversationStarted)
         .patient(&patient.id)
@@ -620,7 +626,7 @@ pub async fn start_as_portal_user(
             conversation_id,
             body,
             key,
-            notice: None,
+            notice: Some(notice),
             recheck: None,
             audit,
         },
@@ -722,6 +728,17 @@ pub(crate) async fn reply_check(
                     patient_id: patient.id.clone(),
                     conversation_id: conv.id.clone(),
                 }),
+                // Staff are told by their unread count, and by a notification rule if the
+                // clinic set one up for new portal messages.
+                (Caller::Portal { principal, .. }, _) => principal
+                    .grant_for(&portal_core::ids::PatientId::from_trusted(patient.id.clone()))
+                    .ok()
+                    .map(|g| DomainEvent::PortalMessageReceived {
+                        conversation_id: conv.id.clone(),
+                        account_id: principal.account_id.to_string(),
+                        patient_id: patient.id.clone(),
+                        relation: g.relation,
+                    }),
                 _ => None,
             })
         }

@@ -59,6 +59,8 @@ pub enum EmailKind {
     EmailChangeNotice,
     /// Seed 001, step 3: a message is waiting in the portal.
     NewMessage,
+    /// Seed 000: a notification rule's e-mail to staff.
+    StaffNotification,
 }
 
 impl From<LinkPurpose> for EmailKind {
@@ -162,6 +164,29 @@ struct NewMessageHtml<'a> {
     e: &'a NoticeEmail<'a>,
 }
 
+/// A staff notification's e-mail: the location and a link, nothing about the patient.
+struct StaffNotificationEmail<'a> {
+    brand: &'a Brand,
+    subject: &'a str,
+    location: &'a str,
+    link: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_notification.txt")]
+struct StaffNotificationText<'a> {
+    e: &'a StaffNotificationEmail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "staff_notification.html")]
+struct StaffNotificationHtml<'a> {
+    e: &'a StaffNotificationEmail<'a>,
+}
+
+/// Where a staff notification's e-mail leads (the notifications list; signing in first).
+pub const STAFF_NOTIFICATIONS_PATH: &str = "/notifications";
+
 /// Renders the e-mail of `event`, or `None` for an event that is not an e-mail. `recorded_at` is
 /// when the event was recorded (the outbox row's `created_at`); `now` is checked against a
 /// link's expiry.
@@ -231,9 +256,23 @@ pub fn render(
             let html = NewMessageHtml { e: &e }.render()?;
             Ok(Some(RenderedEmail { kind, to: to.clone(), subject: subject.clone(), text, html }))
         }
+        DomainEvent::StaffNotificationEmail { to, location_name, .. } => {
+            let kind = EmailKind::StaffNotification;
+            let subject = subject(kind, location_name)?;
+            let e = StaffNotificationEmail {
+                brand,
+                subject: &subject,
+                location: location_name,
+                link: format!("{public_url}{STAFF_NOTIFICATIONS_PATH}"),
+            };
+            let text = StaffNotificationText { e: &e }.render()?;
+            let html = StaffNotificationHtml { e: &e }.render()?;
+            Ok(Some(RenderedEmail { kind, to: to.clone(), subject: subject.clone(), text, html }))
+        }
         DomainEvent::PortalRegistrationCompleted { .. }
         | DomainEvent::PortalEmailChanged { .. }
-        | DomainEvent::PortalRequestSubmitted { .. } => Ok(None),
+        | DomainEvent::PortalRequestSubmitted { .. }
+        | DomainEvent::PortalMessageReceived { .. } => Ok(None),
     }
 }
 

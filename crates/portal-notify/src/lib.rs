@@ -17,6 +17,7 @@
 //! Depends on portal-core and portal-store only; the domain crates record events and never call
 //! this crate.
 
+pub mod alerts;
 pub mod compose;
 pub mod mailer;
 pub mod worker;

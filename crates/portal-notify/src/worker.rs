@@ -172,12 +172,16 @@ impl Failure {
 
 /// The event kinds this version knows. An unknown kind (recorded by a newer replica during a
 /// rolling upgrade) is retried rather than given up at once.
-const KNOWN_KINDS: [&str; 5] = [
+const KNOWN_KINDS: [&str; 9] = [
     "account_link_issued",
     "password_changed_notice",
     "email_change_notice",
     "portal_registration_completed",
     "portal_email_changed",
+    "portal_message_notice",
+    "portal_request_submitted",
+    "portal_message_received",
+    "staff_notification_email",
 ];
 
 fn to_time(d: Duration) -> time::Duration {
@@ -304,14 +308,20 @@ impl Worker {
         let patient_id = match domain_event {
             DomainEvent::AccountLinkIssued { patient_id, .. } => patient_id.clone(),
             DomainEvent::PortalMessageNotice { patient_id, .. } => Some(patient_id.clone()),
-            DomainEvent::PasswordChangedNotice { .. } | DomainEvent::EmailChangeNotice { .. } => None,
-            // Not e-mails. Notification rules (seed 000: "Portal Registration Completed",
-            // "Portal Email Changed") and toasts will react to these here; until then there is
-            // nothing to deliver and the event is marked delivered.
+            DomainEvent::PasswordChangedNotice { .. }
+            | DomainEvent::EmailChangeNotice { .. }
+            | DomainEvent::StaffNotificationEmail { .. } => None,
+            // Not e-mails: the events notification rules react to (seed 000). Their
+            // notifications (and the e-mails those queue) are written here, once however often
+            // the event is attempted.
             DomainEvent::PortalRegistrationCompleted { .. }
             | DomainEvent::PortalEmailChanged { .. }
-            | DomainEvent::PortalRequestSubmitted { .. } => {
-                return Ok(());
+            | DomainEvent::PortalRequestSubmitted { .. }
+            | DomainEvent::PortalMessageReceived { .. } => {
+                return crate::alerts::deliver(&self.inner.db, &event.id, domain_event, now_utc())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| Failure::transient(format!("notification rules failed: {e}")));
             }
         };
         let branding = async {

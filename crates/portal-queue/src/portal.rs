@@ -175,7 +175,8 @@ pub async fn submit(
     let account = portal_accounts::find_account(&mut conn, &account_id).await?.ok_or(AccessError::NotFound)?;
     drop(conn);
     let grant = principal.grant_for(&pid)?;
-    let relation = grant.relation.as_str();
+    let relation_kind = grant.relation;
+    let relation = relation_kind.as_str();
     let patient_name = format!("{} {}", patient.first_name, patient.last_name);
     let kind = details.kind();
     let details_json =
@@ -236,6 +237,7 @@ pub async fn submit(
                         request_id: id.clone(),
                         account_id: account_id.clone(),
                         patient_id: patient.id.clone(),
+                        relation: relation_kind,
                         request_kind: kind.as_str().to_owned(),
                     },
                 )

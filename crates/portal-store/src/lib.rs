@@ -12,6 +12,7 @@ mod error;
 pub mod handout;
 pub mod ids;
 pub mod messaging;
+pub mod notifications;
 pub mod onboarding;
 pub mod org;
 pub mod outbox;

@@ -370,6 +370,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    notification_rules (id) {
+        id -> Text,
+        location_id -> Text,
+        event -> Text,
+        name -> Text,
+        starts_on -> Date,
+        ends_on -> Nullable<Date>,
+        severity -> Text,
+        recipient_users -> Text,
+        recipient_care_team -> Bool,
+        recipient_roles -> Text,
+        title -> Text,
+        message -> Text,
+        toast -> Bool,
+        email -> Bool,
+        deleted_at -> Nullable<Timestamp>,
+        created_by_name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    staff_notifications (id) {
+        id -> Text,
+        staff_id -> Text,
+        rule_id -> Nullable<Text>,
+        event_id -> Nullable<Text>,
+        patient_id -> Nullable<Text>,
+        location_id -> Text,
+        severity -> Text,
+        title -> Text,
+        body -> Text,
+        link -> Nullable<Text>,
+        toast -> Bool,
+        email -> Bool,
+        created_at -> Timestamp,
+        toasted_at -> Nullable<Timestamp>,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(staff_locations -> staff_users (staff_id));
 diesel::joinable!(staff_locations -> locations (location_id));
 diesel::joinable!(patients -> locations (location_id));
@@ -410,4 +453,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     portal_requests,
     portal_request_events,
     portal_request_tasks,
+    notification_rules,
+    staff_notifications,
 );
