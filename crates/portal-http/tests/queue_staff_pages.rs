@@ -309,7 +309,12 @@ async fn a_reply_that_completes_sends_to_the_requester_and_archives_the_request(
         ],
     )
     .await;
-    assert!(res.code() == 303 || res.code() == 409, "{}", res.code());
+    // The request is archived by now: refused before anything is sent, with the reason.
+    let body = readable(&res, 409);
+    assert!(
+        body.contains(r#"id="reply-refused""#)
+            && body.contains("This request was already dismissed; un-archive it first.")
+    );
     let p = portal_principal(w.db(), w.id(Caller::PortalA)).await;
     let again = portal_messaging::inbox::inbox(
         w.db(),
