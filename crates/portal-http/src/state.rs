@@ -89,6 +89,11 @@ impl AppState {
         &self.0
     }
 
+    /// The request queue's helper actions (the built-in tasks, or an EMR integration's).
+    pub fn request_helpers(&self) -> &dyn portal_queue::RequestHelpers {
+        self.0.request_helpers.as_ref()
+    }
+
     pub fn begin_shutdown(&self) {
         self.0.shutting_down.store(true, Ordering::SeqCst);
     }

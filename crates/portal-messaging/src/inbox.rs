@@ -388,3 +388,72 @@ pub async fn search(db: &Db, caller: &Caller, term: &str) -> Result<Vec<Conversa
     .await?;
     Ok(found)
 }
+
+/// The caller's Active conversations with portal users that hold unread messages, newest first,
+/// at most [`PAGE`] (the Patient Portal Queue's "Messages from the portal"; seed 002: the queue
+/// shows requests and secure messages coming from the portal). Read among the newest 100
+/// Active conversations: an older unread one is still in the inbox. Audited like the inbox.
+pub async fn unread_portal(db: &Db, caller: &Caller) -> Result<Vec<ConversationSummary>, MessagingError> {
+    let me = caller.party();
+    let mut conn = db.read().await?;
+    let mut rows = store::inbox(
+        &mut conn,
+        &InboxQuery {
+            who: me.clone(),
+            archived: Some(false),
+            patients: caller.message_patients(),
+            ids: None,
+            after: None,
+            limit: 100,
+        },
+    )
+    .await?;
+    rows.retain(|r| r.conversation.kind == ConversationKind::Portal.as_str() && r.me.unread_count > 0);
+    rows.truncate(PAGE as usize);
+    let found = summaries(&mut conn, &me, rows).await?;
+    drop(conn);
+    if !found.is_empty() {
+        db.audit_read(
+            caller.entry(AuditAction::InboxViewed).detail(json!({ "folder": "unread_portal", "count": found.len() })),
+        )
+        .await?;
+    }
+    Ok(found)
+}
+
+/// The caller's own conversations about one patient, Active and Archived, newest first, at most
+/// [`PAGE`] (seed 002: "Show past correspondence with this patient"). Only conversations the
+/// caller takes part in, like everywhere else; a patient the caller may not reach gives none.
+pub async fn about_patient(
+    db: &Db,
+    caller: &Caller,
+    patient_id: &str,
+) -> Result<Vec<ConversationSummary>, MessagingError> {
+    if !caller.may_reach(Some(patient_id)) {
+        return Ok(vec![]);
+    }
+    let me = caller.party();
+    let mut conn = db.read().await?;
+    let rows = store::inbox(
+        &mut conn,
+        &InboxQuery {
+            who: me.clone(),
+            archived: None,
+            patients: Some(vec![patient_id.to_owned()]),
+            ids: None,
+            after: None,
+            limit: PAGE,
+        },
+    )
+    .await?;
+    let found = summaries(&mut conn, &me, rows).await?;
+    drop(conn);
+    db.audit_read(
+        caller
+            .entry(AuditAction::InboxViewed)
+            .patient(patient_id)
+            .detail(json!({ "folder": "about_patient", "count": found.len() })),
+    )
+    .await?;
+    Ok(found)
+}

@@ -30,11 +30,19 @@ struct HomePage {
     may_manage_users: bool,
     may_manage_company: bool,
     may_view_audit: bool,
+    /// The Patient Portal Queue block: the open count and the newest open requests; `None`
+    /// for staff who do not work the queue.
+    show_queue: bool,
+    queue_open: i64,
+    queue_newest: Vec<super::queue::RequestLine>,
 }
 
 async fn home(State(state): State<AppState>, PageStaff(s): PageStaff) -> Response {
     let use_portal = portal_practice::settings::portal_enabled(state.db()).await.unwrap_or(false);
     let st = &s.staff;
+    let block = super::queue::home_block(&state, &s.actor).await;
+    let show_queue = block.is_some();
+    let (queue_open, queue_newest) = block.unwrap_or_default();
     render(&HomePage {
         chrome: Chrome::for_staff(&state, &s, "/").await,
         use_portal,
@@ -44,6 +52,9 @@ async fn home(State(state): State<AppState>, PageStaff(s): PageStaff) -> Respons
         may_manage_users: st.has(Permission::ManageUsers),
         may_manage_company: st.has(Permission::ManageCompany),
         may_view_audit: st.has(Permission::ViewAuditLog),
+        show_queue,
+        queue_open,
+        queue_newest,
     })
 }
 

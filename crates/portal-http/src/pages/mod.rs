@@ -21,6 +21,7 @@ mod onboarding;
 mod patients;
 mod portal;
 mod portal_staff;
+mod queue;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -54,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .merge(onboarding::router())
         .merge(handout::router())
         .merge(messages::router())
+        .merge(queue::router())
 }
 
 /// One entry of the staff navigation.
