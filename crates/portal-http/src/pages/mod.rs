@@ -91,6 +91,10 @@ impl Chrome {
         }
         // Every staff member has an inbox (staff-to-staff messages need no permission).
         nav.push(NavItem { href: "/messages", label: "Messages", current: false });
+        // Seed 002's Patient Portal Queue: requests of one's locations (View Patients).
+        if s.has(Permission::ViewPatients) {
+            nav.push(NavItem { href: "/queue", label: "Portal Queue", current: false });
+        }
         // Seed 004's tool enables and invites: for those who may edit patients (the list
         // itself opens with View Patients, read-only).
         if s.has(Permission::EditPatients) {

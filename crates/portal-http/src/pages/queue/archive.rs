@@ -85,7 +85,7 @@ pub(super) async fn archive_page(
         q,
         searching,
         errors,
-        chrome: Chrome::for_staff(&state, &s, "/").await,
+        chrome: Chrome::for_staff(&state, &s, "/queue").await,
     };
     render_status(status, &page)
 }
@@ -115,7 +115,7 @@ pub(super) async fn reopen_page(
     let page = ReopenPage {
         r: RequestLine::of(&state, &detail.request),
         refused,
-        chrome: Chrome::for_staff(&state, &s, "/").await,
+        chrome: Chrome::for_staff(&state, &s, "/queue").await,
     };
     render_status(StatusCode::OK, &page)
 }

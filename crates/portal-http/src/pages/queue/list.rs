@@ -83,7 +83,7 @@ pub(super) async fn queue_page(
             _ => "completed".into(),
         },
         reopened_id: p.reopened.as_deref().and_then(well_formed).unwrap_or_default(),
-        chrome: Chrome::for_staff(&state, &s, "/").await,
+        chrome: Chrome::for_staff(&state, &s, "/queue").await,
     };
     render_status(if bad_before { StatusCode::BAD_REQUEST } else { StatusCode::OK }, &page)
 }

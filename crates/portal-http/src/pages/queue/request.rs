@@ -172,7 +172,7 @@ async fn load(state: &AppState, s: &SignedInStaff, id: &str) -> Result<RequestPa
 }
 
 async fn finish(state: &AppState, s: &SignedInStaff, mut page: RequestPage, status: StatusCode) -> Response {
-    page.chrome = Chrome::for_staff(state, s, "/").await;
+    page.chrome = Chrome::for_staff(state, s, "/queue").await;
     render_status(status, &page)
 }
 
