@@ -350,3 +350,53 @@ async fn the_openapi_document_describes_requests() {
     assert!(headers("/api/v1/requests/{id}/reply").contains("Idempotency-Key"));
     assert!(doc["tags"].as_array().expect("tags").iter().any(|t| t["name"] == "requests"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_that_no_longer_covers_requests_reaches_none_of_them() {
+    let world = World::new().await;
+    let made = post(&world, Caller::PortalA, PORTAL_REQUESTS, &refill(&world, "Lisinopril 10 mg")).await;
+    made.assert_status(201);
+    let id = made.json()["request"]["id"].as_str().expect("id").to_owned();
+    // The desk narrows portal user A's grant to messages only.
+    let users = portal_auth::portal_grants::portal_users(world.db(), &portal_core::Actor::system(), &world.patient_a)
+        .await
+        .expect("portal users");
+    let grant = users.into_iter().find(|u| u.account_id == world.id(Caller::PortalA)).expect("A's grant").grant_id;
+    let uri = format!("/api/v1/patients/{}/portal/grants/{grant}", world.patient_a);
+    let body = json!({ "scopes": ["messages"], "ends_on": "" });
+    world.send_as(Caller::SuperAdmin, TestRequest::put(uri).json(&body)).await.assert_status(200);
+
+    // The request is there for staff, and nowhere for the portal user.
+    get(&world, Caller::SuperAdmin, &format!("/api/v1/requests/{id}")).await.assert_status(200);
+    get(&world, Caller::PortalA, &format!("{PORTAL_REQUESTS}/{id}")).await.assert_problem(404);
+    assert!(ids(&get(&world, Caller::PortalA, PORTAL_REQUESTS).await).is_empty());
+    let refused = post(&world, Caller::PortalA, PORTAL_REQUESTS, &refill(&world, "Metformin")).await;
+    assert!(matches!(refused.code(), 403 | 404), "{}", refused.text());
+    refused.assert_problem(refused.code());
+    get(&world, Caller::PortalA, &format!("/api/v1/portal/patients/{}/appointment-choices", world.patient_a))
+        .await
+        .assert_problem(refused.code());
+    // The pages: no card on the home page, and the request answers the portal's 404 page.
+    let mut b = common::Browser::with_session(&world.app, world.token(Caller::PortalA).expect("session"));
+    let home = b.get(&format!("/portal/patients/{}", world.patient_a)).await.text();
+    assert!(!home.contains("id=\"make-request\""), "{home}");
+    b.get(&format!("/portal/requests/{id}")).await.assert_status(404);
+    assert!(b.get("/portal/requests/new").await.text().contains("id=\"no-request-patients\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helper_of_a_question_opens_a_reply() {
+    let world = World::new().await;
+    let body = json!({ "patient_id": world.patient_a, "kind": "billing", "question": "Why was I charged twice?" });
+    let made = post(&world, Caller::PortalA, PORTAL_REQUESTS, &body).await;
+    made.assert_status(201);
+    let id = made.json()["request"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(get(&world, Caller::Billing, &format!("/api/v1/requests/{id}")).await.json()["helper_label"], "Reply");
+    // Billing may use it: no clinical task is opened.
+    let helper = post(&world, Caller::Billing, &format!("/api/v1/requests/{id}/helper"), &json!(null)).await;
+    helper.assert_status(200);
+    assert_eq!(helper.json(), json!({ "next": "reply", "task": null }));
+    let mine = get(&world, Caller::PortalA, &format!("{PORTAL_REQUESTS}/{id}")).await.json();
+    assert_eq!(mine["request"]["status"], "in_review");
+    assert_eq!(mine["timeline"][1]["kind"], "in_review");
+}
