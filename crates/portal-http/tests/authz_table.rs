@@ -33,6 +33,10 @@
 //! participant (see `common::Conversations`), so that each row's 200s are exactly the people in
 //! that conversation and everyone else gets 404. Only the Clinician and the Front Desk of B hold
 //! Available for Portal Messages there, so only they start portal conversations.
+//!
+//! Requests (the Patient Portal Queue, seed 002) follow the patients' rule: View Patients and
+//! the request's location (another location's request answers 404 like a missing one), Edit
+//! Patients for the helpers' tasks, Available for Portal Messages to reply.
 
 mod common;
 
@@ -344,6 +348,58 @@ fn table() -> Vec<Row> {
         GET    "/api/v1/portal/patients/{id}/message-recipients" Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 200];
         GET    "/api/v1/portal/patients/{id}/message-recipients" Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
         GET    "/api/v1/portal/patients/{id}/message-recipients" Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+
+        // The request queue (seed 002). Staff: View Patients and the request's location (a
+        // request of another location answers 404, like a missing one); the helpers' tasks need
+        // Edit Patients (Billing lacks it: 403, after the location); a reply needs Available for
+        // Portal Messages (the Clinician's and the Front Desk of B's: the others get 409 after
+        // the location). Records (see `World::requests`): "own" is portal user A's refill for
+        // patient A, "foreign" portal user B's for patient B; dismissal and reopening use fresh
+        // ones. Portal users reach only their own patients' requests (another's: 404).
+        GET    "/api/v1/requests"                                None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        GET    "/api/v1/requests/archive"                        None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        GET    "/api/v1/requests/archive"                        None   "search" => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        GET    "/api/v1/requests/{id}"                           Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404, 401, 401];
+        GET    "/api/v1/requests/{id}"                           Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/requests/{id}"                           Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/requests/{id}"                           Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/dismissal"                 Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/dismissal"                 Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200, 401, 401];
+        POST   "/api/v1/requests/{id}/dismissal"                 Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/dismissal"                 Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/reopen"                    Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/reopen"                    Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200, 401, 401];
+        POST   "/api/v1/requests/{id}/reopen"                    Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/reopen"                    Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/helper"                    Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/helper"                    Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200, 401, 401];
+        POST   "/api/v1/requests/{id}/helper"                    Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/helper"                    Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/reply"                     Own    ""      => [401, 409, 409, 409, 201, 409, 409, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/reply"                     Foreign ""     => [401, 409, 409, 404, 404, 404, 404, 201, 401, 401];
+        POST   "/api/v1/requests/{id}/reply"                     Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/requests/{id}/reply"                     Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/request-tasks/{id}"                      Own    ""      => [401, 200, 200, 200, 200, 200, 200, 404, 401, 401];
+        GET    "/api/v1/request-tasks/{id}"                      Foreign ""     => [401, 200, 200, 404, 404, 404, 404, 200, 401, 401];
+        GET    "/api/v1/request-tasks/{id}"                      Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        GET    "/api/v1/request-tasks/{id}"                      Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        PUT    "/api/v1/request-tasks/{id}"                      Own    ""      => [401, 200, 200, 200, 200, 200, 403, 404, 401, 401];
+        PUT    "/api/v1/request-tasks/{id}"                      Foreign ""     => [401, 200, 200, 404, 404, 404, 403, 200, 401, 401];
+        PUT    "/api/v1/request-tasks/{id}"                      Missing ""     => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        PUT    "/api/v1/request-tasks/{id}"                      Malformed ""   => [401, 404, 404, 404, 404, 404, 403, 404, 401, 401];
+        GET    "/api/v1/portal/requests"                         None   ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 200];
+        POST   "/api/v1/portal/requests"                         Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 201, 404];
+        POST   "/api/v1/portal/requests"                         Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 201];
+        POST   "/api/v1/portal/requests"                         Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        POST   "/api/v1/portal/requests"                         Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/requests/{id}"                    Own    ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 404];
+        GET    "/api/v1/portal/requests/{id}"                    Foreign ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 200];
+        GET    "/api/v1/portal/requests/{id}"                    Missing ""     => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/requests/{id}"                    Malformed ""   => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/patients/{id}/appointment-choices" Own   ""      => [401, 401, 401, 401, 401, 401, 401, 401, 200, 404];
+        GET    "/api/v1/portal/patients/{id}/appointment-choices" Foreign ""    => [401, 401, 401, 401, 401, 401, 401, 401, 404, 200];
+        GET    "/api/v1/portal/patients/{id}/appointment-choices" Missing ""    => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+        GET    "/api/v1/portal/patients/{id}/appointment-choices" Malformed ""  => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
 
         // The audit log: View Audit Log (Super Admin).
         GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];

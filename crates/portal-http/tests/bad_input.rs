@@ -57,7 +57,7 @@ impl Findings {
 
 /// The portal users' signed-in routes (h1): a staff token is refused there before the body is
 /// read, so their bad input is sent by a portal user.
-const PORTAL_USER_OPERATIONS: [&str; 15] = [
+const PORTAL_USER_OPERATIONS: [&str; 19] = [
     "signOutPortal",
     "getPortalMe",
     "getPortalPatient",
@@ -74,6 +74,11 @@ const PORTAL_USER_OPERATIONS: [&str; 15] = [
     "setPortalConversationArchived",
     "getPortalUnreadCount",
     "listPortalMessageRecipients",
+    // Requests, the portal users' side.
+    "listPortalRequests",
+    "submitPortalRequest",
+    "getPortalRequest",
+    "getPortalAppointmentChoices",
 ];
 
 /// Who sends a route's bad requests: the Super Admin, or a portal user on the portal users' routes.
@@ -290,6 +295,11 @@ async fn odd_query_values_never_fail_the_server() {
         ("/api/v1/conversations?folder=trash", "folder"),
         ("/api/v1/conversations?q=ab", "q"),
         ("/api/v1/conversations?after=bm90LWEtY3Vyc29y", "after"),
+        ("/api/v1/requests?before=abc", "before"),
+        ("/api/v1/requests?before=-3", "before"),
+        ("/api/v1/requests?before=99999999999999999999999", "before"),
+        ("/api/v1/requests/archive?before=1.5", "before"),
+        ("/api/v1/requests/archive?q=ab", "q"),
     ] {
         let res = world.send_as(Caller::SuperAdmin, TestRequest::get(uri)).await;
         checked += 1;
@@ -339,4 +349,138 @@ async fn unknown_routes_and_methods_get_problems() {
         }
     }
     findings.assert_none(checked);
+}
+
+/// The request queue's bodies (seed 002) with well-formed JSON but bad values: a 422 naming each
+/// field, never a 500. Sent by callers who pass the permission checks, so that the values decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_with_bad_values_name_the_field() {
+    use serde_json::json;
+    let world = World::new().await;
+    world.conversations().await;
+    let own = world.request(Rec::Own).await;
+    let task = world.requests().await.own_task.clone();
+    let a = world.patient_a.clone();
+    let long = "x".repeat(2001);
+    let cases: Vec<(Caller, TestRequest, &str)> = vec![
+        (
+            Caller::PortalA,
+            TestRequest::post("/api/v1/portal/requests").json(&json!({ "patient_id": a, "kind": "surgery" })),
+            "kind",
+        ),
+        (
+            Caller::PortalA,
+            TestRequest::post("/api/v1/portal/requests").json(&json!({ "patient_id": a, "kind": "refill" })),
+            "medication",
+        ),
+        (
+            Caller::PortalA,
+            TestRequest::post("/api/v1/portal/requests")
+                .json(&json!({ "patient_id": a, "kind": "refill", "medication": "  " })),
+            "medication",
+        ),
+        (
+            Caller::PortalA,
+            TestRequest::post("/api/v1/portal/requests").json(&json!({ "patient_id": a, "kind": "appointment" })),
+            "reason",
+        ),
+        (
+            Caller::PortalA,
+            TestRequest::post("/api/v1/portal/requests")
+                .json(&json!({ "patient_id": a, "kind": "records", "records": long })),
+            "records",
+        ),
+        (
+            Caller::PortalA,
+            TestRequest::post("/api/v1/portal/requests")
+                .json(&json!({ "patient_id": a, "kind": "billing", "question": "\u{1b}[31m" })),
+            "question",
+        ),
+        (
+            Caller::PortalA,
+            TestRequest::post("/api/v1/portal/requests")
+                .json(&json!({ "patient_id": a, "kind": "appointment", "reason": "Knee", "location_id": "nowhere" })),
+            "location_id",
+        ),
+        (
+            Caller::PortalA,
+            TestRequest::post("/api/v1/portal/requests")
+                .header("Idempotency-Key", "   ")
+                .json(&json!({ "patient_id": a, "kind": "general", "question": "Hi" })),
+            "Idempotency-Key",
+        ),
+        (
+            Caller::SuperAdmin,
+            TestRequest::post(format!("/api/v1/requests/{own}/dismissal")).json(&json!({ "how": "maybe" })),
+            "how",
+        ),
+        (
+            Caller::SuperAdmin,
+            TestRequest::post(format!("/api/v1/requests/{own}/dismissal")).json(&json!({ "how": "" })),
+            "how",
+        ),
+        (
+            Caller::Clinician,
+            TestRequest::post(format!("/api/v1/requests/{own}/reply"))
+                .json(&json!({ "body": "Hi", "disposition": "later" })),
+            "disposition",
+        ),
+        (
+            Caller::Clinician,
+            TestRequest::post(format!("/api/v1/requests/{own}/reply")).json(&json!({ "body": "   " })),
+            "body",
+        ),
+        (
+            Caller::Clinician,
+            TestRequest::post(format!("/api/v1/requests/{own}/reply"))
+                .header("Idempotency-Key", "a b")
+                .json(&json!({ "body": "Hi" })),
+            "Idempotency-Key",
+        ),
+        (
+            Caller::SuperAdmin,
+            TestRequest::put(format!("/api/v1/request-tasks/{task}")).json(&json!({ "body": "x".repeat(20_001) })),
+            "body",
+        ),
+        (Caller::PortalA, TestRequest::get("/api/v1/portal/requests?before=later"), "before"),
+    ];
+    let mut findings = Findings::default();
+    let mut checked = 0;
+    for (caller, req, field) in cases {
+        let res = world.send_as(caller, req).await;
+        checked += 1;
+        findings.check(field, &res, Some(422));
+        if res.code() == 422 && !res.error_fields().contains(field) {
+            findings.0.push(format!("{} {}: the 422 does not name `{field}`: {}", res.method, res.uri, res.text()));
+        }
+    }
+    // Unknown fields: refused (422) on every request body.
+    for (caller, req) in [
+        (
+            Caller::PortalA,
+            TestRequest::post("/api/v1/portal/requests")
+                .json(&json!({ "patient_id": a, "kind": "general", "question": "Hi", "priority": "high" })),
+        ),
+        (
+            Caller::SuperAdmin,
+            TestRequest::post(format!("/api/v1/requests/{own}/dismissal"))
+                .json(&json!({ "how": "completed", "why": "done" })),
+        ),
+        (
+            Caller::Clinician,
+            TestRequest::post(format!("/api/v1/requests/{own}/reply")).json(&json!({ "body": "Hi", "cc": "x" })),
+        ),
+        (
+            Caller::SuperAdmin,
+            TestRequest::put(format!("/api/v1/request-tasks/{task}")).json(&json!({ "body": "Hi", "status": "done" })),
+        ),
+    ] {
+        let res = world.send_as(caller, req).await;
+        checked += 1;
+        findings.check("unknown field", &res, Some(422));
+    }
+    findings.assert_none(checked);
+    // Nothing of it changed the request.
+    let res = world.send_as(Caller::SuperAdmin, TestRequest::get(format!("/api/v1/requests/{own}"))).await;
+    assert!(res.json()["request"]["open"].as_bool().unwrap_or_default());
 }

@@ -8,6 +8,8 @@ mod patients;
 mod portal;
 mod portal_admin;
 mod portal_messaging;
+mod portal_requests;
+mod requests;
 mod sessions;
 mod staff_users;
 
@@ -35,6 +37,7 @@ use crate::state::AppState;
         (name = "handout", description = "The printable handout for patients: its text (Manage Portal Settings to change), the clinic's branding, the portal address and its QR code"),
         (name = "portal-admin", description = "Staff managing patients' portal access: status, invitations, credentials, grants, the Onboarding Tool"),
         (name = "messaging", description = "Secure messaging for staff (My Messages): inbox, threads, sending with Idempotency-Key, archive, unread count, recipients, the setting of whom portal users may write to. Nobody reads a conversation they are not in"),
+        (name = "requests", description = "The Patient Portal Queue for staff: open requests of the caller's locations, the searchable archive, one request with its timeline and tasks, dismissal, un-archiving, the helper button, replies by secure message with a disposition (Idempotency-Key), the helpers' tasks. A request of another location answers 404"),
         (name = "portal", description = "The portal users' own API (patients, contacts, designated users): sign-in, account, patients. Public routes: registration, password reset, links from e-mails"),
     )
 )]
@@ -64,4 +67,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(handout::router())
         .merge(messaging::router())
         .merge(portal_messaging::router())
+        .merge(requests::router())
+        .merge(portal_requests::router())
 }

@@ -633,6 +633,21 @@ pub struct World {
     /// The conversations of the secure-messaging rows, made on first use (see
     /// [`World::conversations`]): tests that never touch messaging do not pay for them.
     conversations: tokio::sync::OnceCell<Conversations>,
+    /// The requests of the request-queue rows, made on first use (see [`World::requests`]).
+    requests: tokio::sync::OnceCell<Requests>,
+}
+
+/// The requests (and helper tasks) the authorization table aims at: "own" is portal user A's
+/// prescription refill for patient A (location A), "foreign" portal user B's for patient B
+/// (location B). Rows that use a request up (dismissal, reopening) get fresh ones.
+#[derive(Debug, Clone)]
+pub struct Requests {
+    pub own: String,
+    pub foreign: String,
+    /// The refill note the helper opened for `own`.
+    pub own_task: String,
+    /// The refill note the helper opened for `foreign`.
+    pub foreign_task: String,
 }
 
 /// The conversations the authorization table aims at, each with participants chosen so that
@@ -706,6 +721,7 @@ impl World {
             contact_b,
             counter: AtomicU32::new(0),
             conversations: tokio::sync::OnceCell::new(),
+            requests: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -1130,6 +1146,74 @@ impl World {
                 Some(Payload::json(json!({ "recipients": "available_for_portal_messages" })))
             }
             // ---- end of secure messaging ----
+            // ---- The request queue (api/requests.rs, api/portal_requests.rs): request ids come
+            // from `requests()`; dismissal and reopening use theirs up and get fresh ones. ----
+            ("GET", "/api/v1/requests") => None,
+            ("GET", "/api/v1/requests/archive") => {
+                if variant == "search" {
+                    query = Some("q=refill".into());
+                }
+                None
+            }
+            ("GET", "/api/v1/requests/{id}") | ("POST", "/api/v1/requests/{id}/helper") => {
+                p("id", self.request(rec).await);
+                None
+            }
+            ("POST", "/api/v1/requests/{id}/dismissal") => {
+                let id = match rec {
+                    Rec::Own => self.submit_request(Caller::PortalA, &self.patient_a).await,
+                    Rec::Foreign => self.submit_request(Caller::PortalB, &self.patient_b).await,
+                    _ => self.request(rec).await,
+                };
+                p("id", id);
+                Some(Payload::json(json!({ "how": "completed" })))
+            }
+            ("POST", "/api/v1/requests/{id}/reopen") => {
+                let id = match rec {
+                    Rec::Own => self.dismissed_request(Caller::PortalA, &self.patient_a).await,
+                    Rec::Foreign => self.dismissed_request(Caller::PortalB, &self.patient_b).await,
+                    _ => self.request(rec).await,
+                };
+                p("id", id);
+                None
+            }
+            ("POST", "/api/v1/requests/{id}/reply") => {
+                // Available for Portal Messages: the Clinician's and the Front Desk of B's.
+                self.conversations().await;
+                p("id", self.request(rec).await);
+                // Left open: the request stays where the other rows expect it.
+                Some(Payload::json(json!({ "body": "Your refill was sent to the pharmacy.",
+                    "disposition": "leave_open", "notify_by_email": false })))
+            }
+            ("GET", "/api/v1/request-tasks/{id}") | ("PUT", "/api/v1/request-tasks/{id}") => {
+                let r = self.requests().await;
+                let id = match rec {
+                    Rec::Own => r.own_task.clone(),
+                    Rec::Foreign => r.foreign_task.clone(),
+                    Rec::Missing => missing_id(),
+                    _ => "not-an-id".into(),
+                };
+                p("id", id);
+                if method == "PUT" {
+                    Some(Payload::json(json!({ "body": "Refill sent.", "done": false })))
+                } else {
+                    None
+                }
+            }
+            ("GET", "/api/v1/portal/requests") => None,
+            ("POST", "/api/v1/portal/requests") => Some(Payload::json(json!({
+                "patient_id": self.patient(rec), "kind": "refill", "medication": "Lisinopril 10 mg",
+                "pharmacy": "Main Street Pharmacy"
+            }))),
+            ("GET", "/api/v1/portal/requests/{id}") => {
+                p("id", self.request(rec).await);
+                None
+            }
+            ("GET", "/api/v1/portal/patients/{id}/appointment-choices") => {
+                p("id", self.patient(rec));
+                None
+            }
+            // ---- end of the request queue ----
             ("GET", "/api/v1/audit-events") => None,
             _ => panic!("no request known for {method} {template}: add it to World::call and to the tables"),
         };
@@ -1339,6 +1423,56 @@ impl World {
             (Rec::Missing, _) => missing_id(),
             _ => "not-an-id".into(),
         }
+    }
+
+    // --- Fixtures of the request queue ---
+
+    /// The table's requests and tasks (made once, on first use): see [`Requests`].
+    pub async fn requests(&self) -> &Requests {
+        self.requests
+            .get_or_init(|| async {
+                let own = self.submit_request(Caller::PortalA, &self.patient_a).await;
+                let foreign = self.submit_request(Caller::PortalB, &self.patient_b).await;
+                let own_task = self.helper_task(&own).await;
+                let foreign_task = self.helper_task(&foreign).await;
+                Requests { own, foreign, own_task, foreign_task }
+            })
+            .await
+    }
+
+    /// The request a row aims at (see [`Requests`]).
+    pub async fn request(&self, rec: Rec) -> String {
+        match rec {
+            Rec::Own => self.requests().await.own.clone(),
+            Rec::Foreign => self.requests().await.foreign.clone(),
+            Rec::Missing => missing_id(),
+            _ => "not-an-id".into(),
+        }
+    }
+
+    /// A new prescription refill request by a portal caller about `patient_id`; its id.
+    pub async fn submit_request(&self, caller: Caller, patient_id: &str) -> String {
+        let body = json!({ "patient_id": patient_id, "kind": "refill", "medication": "Metformin 500 mg" });
+        let res = self.send_as(caller, TestRequest::post("/api/v1/portal/requests").json(&body)).await;
+        res.assert_status(201);
+        res.json()["request"]["id"].as_str().expect("request id").to_owned()
+    }
+
+    /// A new request, dismissed as completed by the Super Admin: in the archive.
+    pub async fn dismissed_request(&self, caller: Caller, patient_id: &str) -> String {
+        let id = self.submit_request(caller, patient_id).await;
+        let uri = format!("/api/v1/requests/{id}/dismissal");
+        let res = self.send_as(Caller::SuperAdmin, TestRequest::post(uri).json(&json!({ "how": "completed" }))).await;
+        res.assert_status(200);
+        id
+    }
+
+    /// The task the helper opens for a refill request (as the Super Admin); its id.
+    pub async fn helper_task(&self, request_id: &str) -> String {
+        let uri = format!("/api/v1/requests/{request_id}/helper");
+        let res = self.send_as(Caller::SuperAdmin, TestRequest::post(uri)).await;
+        res.assert_status(200);
+        res.json()["task"]["id"].as_str().expect("task id").to_owned()
     }
 
     fn staff_target(&self, rec: Rec) -> String {

@@ -11,6 +11,7 @@
 mod account;
 mod messages;
 mod public;
+mod requests;
 
 use askama::Template;
 use axum::Router;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(messages::router())
         .merge(public::router())
+        .merge(requests::router())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -75,7 +77,7 @@ pub struct PortalChrome {
     pub username: String,
     pub patients: Vec<SwitchItem>,
     pub home_href: String,
-    /// `home`, `messages` or `account`: the navigation entry marked current.
+    /// `home`, `messages`, `requests` or `account`: the navigation entry marked current.
     pub section: String,
     /// Unread messages across the user's conversations, for the header's badge (rendered by the
     /// server, so that it shows without JavaScript; `unread-count.js` keeps it fresh).
@@ -394,6 +396,8 @@ struct PatientPage {
     phone: Option<String>,
     /// The grant covers secure messages: the page links to them.
     messages: bool,
+    /// The grant covers requests: the "Make a request" card.
+    requests: bool,
 }
 
 async fn patient_home(
@@ -426,6 +430,7 @@ async fn patient_home(
         relation: relation_label(home.relation),
         scopes: home.scopes.as_slice().iter().map(|s| s.label()).collect(),
         messages: home.scopes.covers(portal_core::portal_accounts::GrantScope::Messages),
+        requests: home.scopes.covers(portal_core::portal_accounts::GrantScope::Requests),
         ends_on: home.ends_on.map(|d| d.to_string()),
         phone: home.clinic.location_phone.clone().or(home.clinic.phone.clone()),
         chrome,
