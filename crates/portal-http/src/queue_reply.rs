@@ -48,7 +48,7 @@ pub async fn reply(
     request_id: &str,
     input: QueueReply,
 ) -> Result<(Sent, RequestView), QueueReplyError> {
-    let target = queue::reply_target(db, actor, request_id).await?;
+    let target = queue::reply_target(db, actor, request_id, input.idempotency_key.as_deref()).await?;
     let subject = input
         .subject
         .as_deref()

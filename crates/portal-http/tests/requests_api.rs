@@ -139,6 +139,14 @@ async fn a_refill_goes_from_the_portal_through_the_queue_and_back() {
     let sent = sent.json();
     assert_eq!(sent["request"]["status"], "completed");
     let conversation = sent["conversation_id"].as_str().expect("conversation").to_owned();
+    // Its retry (the answer was lost) is answered with the same message, though the request is
+    // now dismissed; a new reply to the dismissed request is refused below.
+    let retried =
+        world.send_as(Caller::Clinician, reply("reply-2", "Your refill is at the pharmacy.", "completed")).await;
+    retried.assert_status(200);
+    assert_eq!(retried.json()["replayed"], true);
+    assert_eq!(retried.json()["conversation_id"].as_str(), Some(conversation.as_str()));
+    assert_eq!(retried.json()["request"]["status"], "completed");
 
     // Dismissed: out of the queue, in the archive (found by the medication), and the portal
     // user reads the reply in the timeline.

@@ -250,13 +250,24 @@ pub struct ReplyTarget {
 }
 
 /// The request a reply will answer, when this staff member may work it and it is still open
-/// (a dismissed request is un-archived before it is answered again).
-pub async fn reply_target(db: &Db, actor: &Actor, id: &str) -> Result<ReplyTarget, QueueError> {
+/// (a dismissed request is un-archived before it is answered again). `idempotency_key`: the
+/// reply's key; a retry of a reply that dismissed the request is let through, to be answered with
+/// the message the first attempt sent.
+pub async fn reply_target(
+    db: &Db,
+    actor: &Actor,
+    id: &str,
+    idempotency_key: Option<&str>,
+) -> Result<ReplyTarget, QueueError> {
     let staff = staff_of(actor)?;
     let mut conn = db.read().await?;
     let row = store::find(&mut conn, id.trim()).await?.ok_or(AccessError::NotFound)?;
     check_location(staff, &row)?;
-    if row.archived {
+    let retried = match idempotency_key.map(str::trim).filter(|k| !k.is_empty()) {
+        Some(k) if row.archived => store::replied_with_key(&mut conn, &row.id, staff.id.as_str(), k).await?,
+        _ => false,
+    };
+    if row.archived && !retried {
         return Err(RequestRefused::AlreadyDismissed.into());
     }
     let request = RequestView::of(row)?;

@@ -234,9 +234,9 @@ async fn a_reply_is_linked_once_and_applies_its_disposition() {
     let s = queue_scene().await;
     let db = &s.t.db;
     let r = submit(db, &s.account, refill(&s.patient, "Lisinopril 10 mg")).await.unwrap();
-    let target = staff::reply_target(db, &s.front, &r.id).await.unwrap();
+    let target = staff::reply_target(db, &s.front, &r.id, None).await.unwrap();
     assert_eq!(target.recipient_account_id, s.account);
-    not_found(staff::reply_target(db, &s.outsider, &r.id).await);
+    not_found(staff::reply_target(db, &s.outsider, &r.id, None).await);
     let (conv, mid) = message(db, &s.front, &s.account, &s.patient, "Sent to your pharmacy today.").await;
     let reply =
         RecordReply { conversation_id: conv, message_id: mid, linked: true, disposition: Disposition::Completed };
@@ -263,7 +263,7 @@ async fn a_reply_is_linked_once_and_applies_its_disposition() {
     let front_view = staff::view(db, &s.front, &r.id).await.unwrap();
     assert!(front_view.timeline[1].reply.is_some());
     // A dismissed request takes no reply until it is un-archived.
-    assert_eq!(refused(staff::reply_target(db, &s.front, &r.id).await), RequestRefused::AlreadyDismissed);
+    assert_eq!(refused(staff::reply_target(db, &s.front, &r.id, None).await), RequestRefused::AlreadyDismissed);
     // An unlinked reply that leaves the request open: In review, nothing in the patient's timeline.
     let q = submit(db, &s.account, question(&s.patient, "general", "Parking?")).await.unwrap();
     let (conv, mid) = message(db, &s.front, &s.account, &s.patient, "Behind the building.").await;

@@ -224,6 +224,26 @@ pub async fn reply_recorded(conn: &mut DbConn, request_id: &str, message_id: &st
     Ok(n > 0)
 }
 
+/// Did this staff member already reply to the request with a message sent under this
+/// idempotency key? (A retried reply whose first attempt dismissed the request.)
+pub async fn replied_with_key(
+    conn: &mut DbConn,
+    request_id: &str,
+    staff_id: &str,
+    key: &str,
+) -> Result<bool, StoreError> {
+    let n: i64 = on_backend!(conn, |c| portal_request_events::table
+        .inner_join(messages::table.on(messages::id.nullable().eq(portal_request_events::message_id)))
+        .filter(portal_request_events::request_id.eq(request_id))
+        .filter(messages::sender_kind.eq("staff"))
+        .filter(messages::sender_id.eq(staff_id))
+        .filter(messages::idempotency_key.eq(key))
+        .count()
+        .get_result(c)
+        .await)?;
+    Ok(n > 0)
+}
+
 /// One timeline entry with the text of its reply (for linked replies).
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineRow {
