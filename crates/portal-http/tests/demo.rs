@@ -48,4 +48,13 @@ async fn the_demo_clinic_has_a_portal_in_every_status_and_a_printed_portal_user(
     assert_eq!(inbox.json()["conversations"].as_array().map(Vec::len), Some(2));
     let count = app.send(TestRequest::get("/api/v1/messages/unread-count").bearer(Some(&admin_token))).await;
     assert_eq!(count.json()["unread"], json!(1));
+    // The request queue: the portal user's refill and question open, the billing question
+    // answered and archived; the portal user sees all three.
+    let queue = app.send(TestRequest::get("/api/v1/requests").bearer(Some(&admin_token))).await;
+    queue.assert_status(200);
+    assert_eq!(queue.json()["requests"].as_array().map(Vec::len), Some(2));
+    let archive = app.send(TestRequest::get("/api/v1/requests/archive").bearer(Some(&admin_token))).await;
+    assert_eq!(archive.json()["requests"].as_array().map(Vec::len), Some(1));
+    let theirs = app.send(TestRequest::get("/api/v1/portal/requests").bearer(Some(&token))).await;
+    assert_eq!(theirs.json()["requests"].as_array().map(Vec::len), Some(3));
 }
