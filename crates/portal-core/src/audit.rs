@@ -58,6 +58,11 @@ pub enum AuditAction {
     RequestTaskCreated,
     RequestTaskViewed,
     RequestTaskUpdated,
+    NotificationRuleCreated,
+    NotificationRuleUpdated,
+    NotificationRuleDeleted,
+    NotificationTestSent,
+    NotificationsViewed,
 }
 
 impl AuditAction {
@@ -114,6 +119,11 @@ impl AuditAction {
         Self::RequestTaskCreated,
         Self::RequestTaskViewed,
         Self::RequestTaskUpdated,
+        Self::NotificationRuleCreated,
+        Self::NotificationRuleUpdated,
+        Self::NotificationRuleDeleted,
+        Self::NotificationTestSent,
+        Self::NotificationsViewed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -170,6 +180,11 @@ impl AuditAction {
             Self::RequestTaskCreated => "request_task_created",
             Self::RequestTaskViewed => "request_task_viewed",
             Self::RequestTaskUpdated => "request_task_updated",
+            Self::NotificationRuleCreated => "notification_rule_created",
+            Self::NotificationRuleUpdated => "notification_rule_updated",
+            Self::NotificationRuleDeleted => "notification_rule_deleted",
+            Self::NotificationTestSent => "notification_test_sent",
+            Self::NotificationsViewed => "notifications_viewed",
         }
     }
 

@@ -365,6 +365,29 @@ impl RawRule {
     }
 }
 
+/// Seed 000: setting up notifications "can only be completed by a Super Admin" (their rules,
+/// their test notifications).
+pub fn may_manage_rules(staff: &crate::StaffPrincipal) -> Result<(), crate::AccessError> {
+    if staff.role == StaffRole::SuperAdmin {
+        Ok(())
+    } else {
+        Err(crate::AccessError::SuperAdminOnly { action: "set up notifications" })
+    }
+}
+
+/// Sample facts for a rule's test notification: a preview, about nobody.
+pub fn sample_facts(event: NotificationEvent, location: &str) -> EventFacts {
+    EventFacts {
+        patient_name: "Test Patient".to_owned(),
+        relation: "Guardian".to_owned(),
+        document_name: event
+            .placeholders()
+            .contains(&Placeholder::DocumentName)
+            .then(|| "Sample consent form".to_owned()),
+        location: location.to_owned(),
+    }
+}
+
 /// Does a rule apply to an event of `event` at `location` on `day` (the location's date)?
 /// Within its dates, both ends included.
 pub fn applies(rule: &Rule, event: NotificationEvent, location: &str, day: Date) -> bool {

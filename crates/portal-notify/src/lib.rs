@@ -20,6 +20,7 @@
 pub mod alerts;
 pub mod compose;
 pub mod mailer;
+pub mod rules;
 pub mod worker;
 
 pub use mailer::{MailUrl, MailUrlError, Mailer, SendError, SmtpTls};
