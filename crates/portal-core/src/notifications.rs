@@ -416,7 +416,7 @@ pub fn recipients_of(rule: &Recipients, candidates: &[Candidate]) -> Vec<String>
         .iter()
         .filter(|c| c.active && c.at_location)
         .filter(|c| {
-            rule.users.iter().any(|u| *u == c.id)
+            rule.users.contains(&c.id)
                 || (rule.care_team && c.on_care_team)
                 || c.role.is_some_and(|r| rule.roles.contains(&r))
         })
