@@ -14,11 +14,11 @@ use portal_core::staff::PortalPermission;
 use super::{PATIENT_PASSWORD, click, enable, fill, invite, portal_sign_in, set_password};
 use crate::browser_support::*;
 
-const CLINICIAN_EMAIL: &str = "cleo.clinic@clinic.example";
+pub(super) const CLINICIAN_EMAIL: &str = "cleo.clinic@clinic.example";
 
 /// A clinician at the fixture's location with Available for Portal Messages, on the care team of
 /// each of `patients`.
-async fn clinician(app: &Fixture, patients: &[&str]) -> String {
+pub(super) async fn clinician(app: &Fixture, patients: &[&str]) -> String {
     let sys = Actor::system();
     let v = portal_auth::staff::create(
         &app.db.db,
