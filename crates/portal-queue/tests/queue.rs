@@ -173,7 +173,9 @@ async fn dismissed_requests_are_archived_searchable_and_can_be_unarchived() {
     assert_eq!(done.status, RequestStatus::Completed);
     assert_eq!(done.dismissed_by_name.as_deref(), Some("Fran Desk"));
     staff::dismiss(db, &s.front, &other.id, Dismissal::NotCompleted).await.unwrap();
-    assert!(staff::queue(db, &s.front, None, 25).await.unwrap().requests.is_empty());
+    let q = staff::queue(db, &s.front, None, 25).await.unwrap();
+    assert!(q.requests.is_empty());
+    assert_eq!(q.open_count, 0, "dismissing counts down");
     // Refused side: a dismissed request is not dismissed again, an open one not "un-archived".
     assert_eq!(
         refused(staff::dismiss(db, &s.front, &r.id, Dismissal::NotCompleted).await),
@@ -201,6 +203,8 @@ async fn dismissed_requests_are_archived_searchable_and_can_be_unarchived() {
     assert_eq!(refused(staff::reopen(db, &s.clinician, &r.id).await), RequestRefused::StillOpen);
     let q = staff::queue(db, &s.front, None, 25).await.unwrap();
     assert_eq!(q.requests.iter().map(|x| &x.id).collect::<Vec<_>>(), vec![&r.id]);
+    assert_eq!(q.open_count, 1, "un-archiving counts up");
+    assert_eq!(staff::open_count(db, &s.outsider).await.unwrap(), 0, "per location");
     let found = staff::archive(db, &s.front, Some("lisinopril"), None, 25).await.unwrap();
     assert!(found.requests.is_empty(), "an un-archived request leaves the archive's search too");
     assert_eq!(audit_rows(db, "request_reopened").await.len(), 1);

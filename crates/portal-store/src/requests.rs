@@ -363,22 +363,21 @@ fn place_token(location_id: &str) -> String {
     format!("l{}", location_id.replace('-', "")).replace('"', "\"\"")
 }
 
-/// The number of open requests at these locations (`None`: all), for the home page's block.
+/// The number of open requests at these locations (`None`: all), for the home page's block and
+/// the queue: a sum over `portal_request_counts`, which triggers keep (see the migration).
 pub async fn open_count(conn: &mut DbConn, locations: Option<&[String]>) -> Result<i64, StoreError> {
-    Ok(match locations {
-        None => on_backend!(conn, |c| portal_requests::table
-            .filter(portal_requests::archived.eq(false))
-            .count()
-            .get_result(c)
+    use crate::schema::portal_request_counts as counts;
+    // One row per location: summed here (SQL's SUM of a BIGINT is a NUMERIC on PostgreSQL).
+    let per_location: Vec<i64> = match locations {
+        None => on_backend!(conn, |c| counts::table.select(counts::open_count).load(c).await)?,
+        Some([]) => vec![],
+        Some(l) => on_backend!(conn, |c| counts::table
+            .filter(counts::location_id.eq_any(l))
+            .select(counts::open_count)
+            .load(c)
             .await)?,
-        Some([]) => 0,
-        Some(l) => on_backend!(conn, |c| portal_requests::table
-            .filter(portal_requests::archived.eq(false))
-            .filter(portal_requests::location_id.eq_any(l))
-            .count()
-            .get_result(c)
-            .await)?,
-    })
+    };
+    Ok(per_location.into_iter().sum())
 }
 
 /// The requests about these patients (a portal user's), newest first.

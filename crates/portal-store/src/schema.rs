@@ -337,6 +337,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    portal_request_counts (location_id) {
+        location_id -> Text,
+        open_count -> BigInt,
+    }
+}
+
+diesel::table! {
     portal_request_events (id) {
         seq -> BigInt,
         id -> Text,
@@ -451,6 +458,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversation_participants,
     messages,
     portal_requests,
+    portal_request_counts,
     portal_request_events,
     portal_request_tasks,
     notification_rules,

@@ -46,6 +46,28 @@ CREATE UNIQUE INDEX portal_requests_idempotency
 -- The archive's search.
 CREATE INDEX portal_requests_search ON portal_requests USING GIN (search_vector);
 
+-- The number of open requests per location (the queue's count, read on every queue page),
+-- kept by a trigger so that no writer can forget it: counting ten thousand open rows per page
+-- view cost more than the page itself.
+CREATE TABLE portal_request_counts (
+    location_id TEXT PRIMARY KEY NOT NULL REFERENCES locations (id),
+    open_count BIGINT NOT NULL
+);
+CREATE FUNCTION portal_request_counts_keep() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND NOT OLD.archived THEN
+        UPDATE portal_request_counts SET open_count = open_count - 1 WHERE location_id = OLD.location_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NOT NEW.archived THEN
+        INSERT INTO portal_request_counts (location_id, open_count) VALUES (NEW.location_id, 1)
+            ON CONFLICT (location_id) DO UPDATE SET open_count = portal_request_counts.open_count + 1;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER portal_request_counts_keep AFTER INSERT OR DELETE OR UPDATE OF archived, location_id
+    ON portal_requests FOR EACH ROW EXECUTE FUNCTION portal_request_counts_keep();
+
 -- What happened to a request, oldest first: the timeline staff and the patient read.
 CREATE TABLE portal_request_events (
     seq BIGSERIAL NOT NULL UNIQUE,

@@ -1,5 +1,9 @@
 DROP TABLE portal_request_tasks;
 DROP TABLE portal_request_events;
+DROP TRIGGER portal_request_counts_delete;
+DROP TRIGGER portal_request_counts_update;
+DROP TRIGGER portal_request_counts_insert;
+DROP TABLE portal_request_counts;
 DROP TRIGGER portal_requests_fts_update;
 DROP TRIGGER portal_requests_fts_delete;
 DROP TRIGGER portal_requests_fts_insert;

@@ -67,6 +67,27 @@ CREATE TRIGGER portal_requests_fts_update AFTER UPDATE OF search_text, location_
     );
 END;
 
+-- The number of open requests per location (the queue's count, read on every queue page),
+-- kept by triggers so that no writer can forget it: counting ten thousand open rows per page
+-- view cost more than the page itself.
+CREATE TABLE portal_request_counts (
+    location_id TEXT PRIMARY KEY NOT NULL REFERENCES locations (id),
+    open_count INTEGER NOT NULL
+);
+CREATE TRIGGER portal_request_counts_insert AFTER INSERT ON portal_requests WHEN NOT new.archived BEGIN
+    INSERT INTO portal_request_counts (location_id, open_count) VALUES (new.location_id, 1)
+        ON CONFLICT (location_id) DO UPDATE SET open_count = open_count + 1;
+END;
+CREATE TRIGGER portal_request_counts_update AFTER UPDATE OF archived, location_id ON portal_requests BEGIN
+    UPDATE portal_request_counts SET open_count = open_count - 1
+        WHERE location_id = old.location_id AND NOT old.archived;
+    INSERT INTO portal_request_counts (location_id, open_count) SELECT new.location_id, 1 WHERE NOT new.archived
+        ON CONFLICT (location_id) DO UPDATE SET open_count = open_count + 1;
+END;
+CREATE TRIGGER portal_request_counts_delete AFTER DELETE ON portal_requests WHEN NOT old.archived BEGIN
+    UPDATE portal_request_counts SET open_count = open_count - 1 WHERE location_id = old.location_id;
+END;
+
 -- What happened to a request, oldest first: the timeline staff and the patient read.
 CREATE TABLE portal_request_events (
     seq INTEGER PRIMARY KEY,
