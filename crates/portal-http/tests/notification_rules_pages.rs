@@ -158,8 +158,9 @@ async fn a_super_admin_sets_up_tests_changes_and_deletes_a_rule() {
     // Delete: a confirmation first, saying what will happen; then gone.
     let page = readable(&post(&w, sa, &format!("/settings/notifications/{id}/delete"), &[]).await, 200);
     assert!(page.contains(r#"id="rule-delete-confirm""#) && page.contains("will no longer alert anyone"), "{page}");
-    let res = get(&w, sa, &format!("/settings/notifications/{id}")).await;
-    readable(&res, 200);
+    // Asking is not deleting: the rule is still there until confirmed.
+    let page = readable(&get(&w, sa, &format!("/settings/notifications/{id}")).await, 200);
+    assert!(page.contains(r#"value="Documents at A""#), "{page}");
     let to = redirected_to(&post(&w, sa, &format!("/settings/notifications/{id}/delete"), &[("confirm", "yes")]).await);
     let page = readable(&get(&w, sa, &to).await, 200);
     assert!(row(&page, &id).is_none() && page.contains(r#"id="rule-deleted""#), "{page}");
