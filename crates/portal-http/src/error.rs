@@ -10,6 +10,7 @@ use portal_auth::{AuthError, PortalError};
 use portal_core::messaging::MessagingRefused;
 use portal_core::{AccessError, FieldError, FieldErrors};
 use portal_messaging::MessagingError;
+use portal_notify::rules::RulesError;
 use portal_practice::PracticeError;
 use portal_queue::QueueError;
 use portal_store::StoreError;
@@ -229,6 +230,16 @@ impl From<QueueError> for Problem {
             // The request's state refuses the change (already dismissed, still open, portal off).
             QueueError::Refused(r) => Problem::new(StatusCode::CONFLICT, capitalise(&r.to_string()) + "."),
             QueueError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<RulesError> for Problem {
+    fn from(e: RulesError) -> Self {
+        match e {
+            RulesError::Access(a) => a.into(),
+            RulesError::Invalid(f) => f.into(),
+            RulesError::Store(s) => s.into(),
         }
     }
 }

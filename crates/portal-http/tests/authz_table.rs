@@ -34,6 +34,8 @@
 //! that conversation and everyone else gets 404. Only the Clinician and the Front Desk of B hold
 //! Available for Portal Messages there, so only they start portal conversations.
 //!
+//! Notification rules (seed 000) are set up by Super Admins only: everyone else gets 403.
+//!
 //! Requests (the Patient Portal Queue, seed 002) follow the patients' rule: View Patients and
 //! the request's location (another location's request answers 404 like a missing one), Edit
 //! Patients for the helpers' tasks, Available for Portal Messages to reply.
@@ -400,6 +402,34 @@ fn table() -> Vec<Row> {
         GET    "/api/v1/portal/patients/{id}/appointment-choices" Foreign ""    => [401, 401, 401, 401, 401, 401, 401, 401, 404, 200];
         GET    "/api/v1/portal/patients/{id}/appointment-choices" Missing ""    => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
         GET    "/api/v1/portal/patients/{id}/appointment-choices" Malformed ""  => [401, 401, 401, 401, 401, 401, 401, 401, 404, 404];
+
+        // Notification rules (seed 000, "Set up Notifications"): Super Admins only (with or
+        // without Manage Portal Settings), at every location. Others are refused (403) before any
+        // rule is looked up. Records (see `World::rule`): "own" a rule of location A, "foreign"
+        // one of location B; a location that does not exist is a 422 naming `location_id`.
+        GET    "/api/v1/notification-rules"                      None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/notification-rules"                      Own    ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/notification-rules"                      Foreign ""     => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/notification-rules"                      Missing ""     => [401, 422, 422, 403, 403, 403, 403, 403, 401, 401];
+        POST   "/api/v1/notification-rules"                      Own    ""      => [401, 201, 201, 403, 403, 403, 403, 403, 401, 401];
+        POST   "/api/v1/notification-rules"                      Foreign ""     => [401, 201, 201, 403, 403, 403, 403, 403, 401, 401];
+        POST   "/api/v1/notification-rules"                      Missing ""     => [401, 422, 422, 403, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/notification-rules/{id}"                 Own    ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/notification-rules/{id}"                 Foreign ""     => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/notification-rules/{id}"                 Missing ""     => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        GET    "/api/v1/notification-rules/{id}"                 Malformed ""   => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/notification-rules/{id}"                 Own    ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/notification-rules/{id}"                 Foreign ""     => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/notification-rules/{id}"                 Missing ""     => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        PUT    "/api/v1/notification-rules/{id}"                 Malformed ""   => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        DELETE "/api/v1/notification-rules/{id}"                 Own    ""      => [401, 204, 204, 403, 403, 403, 403, 403, 401, 401];
+        DELETE "/api/v1/notification-rules/{id}"                 Foreign ""     => [401, 204, 204, 403, 403, 403, 403, 403, 401, 401];
+        DELETE "/api/v1/notification-rules/{id}"                 Missing ""     => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        DELETE "/api/v1/notification-rules/{id}"                 Malformed ""   => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        POST   "/api/v1/notification-rules/{id}/test"            Own    ""      => [401, 201, 201, 403, 403, 403, 403, 403, 401, 401];
+        POST   "/api/v1/notification-rules/{id}/test"            Foreign ""     => [401, 201, 201, 403, 403, 403, 403, 403, 401, 401];
+        POST   "/api/v1/notification-rules/{id}/test"            Missing ""     => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
+        POST   "/api/v1/notification-rules/{id}/test"            Malformed ""   => [401, 404, 404, 403, 403, 403, 403, 403, 401, 401];
 
         // The audit log: View Audit Log (Super Admin).
         GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];

@@ -300,6 +300,7 @@ async fn odd_query_values_never_fail_the_server() {
         ("/api/v1/requests?before=99999999999999999999999", "before"),
         ("/api/v1/requests/archive?before=1.5", "before"),
         ("/api/v1/requests/archive?q=ab", "q"),
+        ("/api/v1/notification-rules?location_id=nowhere", "location_id"),
     ] {
         let res = world.send_as(Caller::SuperAdmin, TestRequest::get(uri)).await;
         checked += 1;
@@ -483,4 +484,69 @@ async fn request_bodies_with_bad_values_name_the_field() {
     // Nothing of it changed the request.
     let res = world.send_as(Caller::SuperAdmin, TestRequest::get(format!("/api/v1/requests/{own}"))).await;
     assert!(res.json()["request"]["open"].as_bool().unwrap_or_default());
+}
+
+/// Notification rules (seed 000) with well-formed JSON but bad values: a 422 naming each field,
+/// never a 500; unknown fields refused. Sent by the Super Admin, who may set rules up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_rule_bodies_with_bad_values_name_the_field() {
+    use serde_json::json;
+    let world = World::new().await;
+    let own = world.rule(Rec::Own).await;
+    let valid = world.rule_body(&world.location_a);
+    let with = |changes: serde_json::Value| {
+        let mut b = valid.clone();
+        for (k, v) in changes.as_object().expect("object") {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (with(json!({ "location_id": "" })), "location_id"),
+        (with(json!({ "location_id": "nowhere" })), "location_id"),
+        (with(json!({ "event": "party" })), "event"),
+        (with(json!({ "name": "  " })), "name"),
+        (with(json!({ "name": "x".repeat(101) })), "name"),
+        (with(json!({ "starts_on": "2026-02-30" })), "starts_on"),
+        (with(json!({ "ends_on": "yesterday" })), "ends_on"),
+        (with(json!({ "ends_on": "2025-12-31" })), "ends_on"),
+        (with(json!({ "severity": "mild" })), "severity"),
+        (with(json!({ "recipient_users": ["not-an-id"] })), "recipient_users"),
+        (with(json!({ "recipient_users": [portal_store::ids::new_id()] })), "recipient_users"),
+        (with(json!({ "recipient_roles": ["janitor"] })), "recipient_roles"),
+        (with(json!({ "recipient_care_team": false, "recipient_roles": [] })), "recipients"),
+        (with(json!({ "title": "" })), "title"),
+        (with(json!({ "title": "{document_name} signed" })), "title"),
+        (with(json!({ "message": "unclosed {patient_name" })), "message"),
+        (with(json!({ "message": "x".repeat(1001) })), "message"),
+        (with(json!({ "toast": false, "email": false })), "delivery"),
+        (json!({}), "event"),
+    ];
+    let mut findings = Findings::default();
+    let mut checked = 0;
+    for (body, field) in cases {
+        for req in [
+            TestRequest::post("/api/v1/notification-rules").json(&body),
+            TestRequest::put(format!("/api/v1/notification-rules/{own}")).json(&body),
+        ] {
+            let res = world.send_as(Caller::SuperAdmin, req).await;
+            checked += 1;
+            findings.check(field, &res, Some(422));
+            if res.code() == 422 && !res.error_fields().contains(field) {
+                findings.0.push(format!("{} {}: the 422 does not name `{field}`: {}", res.method, res.uri, res.text()));
+            }
+        }
+    }
+    for req in [
+        TestRequest::post("/api/v1/notification-rules").json(&with(json!({ "priority": "high" }))),
+        TestRequest::put(format!("/api/v1/notification-rules/{own}")).json(&with(json!({ "id": "x" }))),
+    ] {
+        let res = world.send_as(Caller::SuperAdmin, req).await;
+        checked += 1;
+        findings.check("unknown field", &res, Some(422));
+    }
+    findings.assert_none(checked);
+    // Nothing of it changed the rule.
+    let res = world.send_as(Caller::SuperAdmin, TestRequest::get(format!("/api/v1/notification-rules/{own}"))).await;
+    assert_eq!(res.json()["name"], "New registrations");
 }

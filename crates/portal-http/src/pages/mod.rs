@@ -17,6 +17,7 @@ pub mod forms;
 pub(crate) mod handout;
 mod home;
 mod messages;
+mod notification_rules;
 mod onboarding;
 mod patients;
 mod portal;
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .merge(handout::router())
         .merge(messages::router())
         .merge(queue::router())
+        .merge(notification_rules::router())
 }
 
 /// One entry of the staff navigation.

@@ -635,6 +635,9 @@ pub struct World {
     conversations: tokio::sync::OnceCell<Conversations>,
     /// The requests of the request-queue rows, made on first use (see [`World::requests`]).
     requests: tokio::sync::OnceCell<Requests>,
+    /// The notification rules of the rules rows (own: location A's, foreign: location B's),
+    /// made on first use (see [`World::rule`]).
+    rules: tokio::sync::OnceCell<(String, String)>,
 }
 
 /// The requests (and helper tasks) the authorization table aims at: "own" is portal user A's
@@ -722,6 +725,7 @@ impl World {
             counter: AtomicU32::new(0),
             conversations: tokio::sync::OnceCell::new(),
             requests: tokio::sync::OnceCell::new(),
+            rules: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -1214,6 +1218,37 @@ impl World {
                 None
             }
             // ---- end of the request queue ----
+            // ---- Notification rules (api/notification_rules.rs): "own" is a rule of location
+            // A, "foreign" one of location B; deleting uses a fresh one each time. ----
+            ("GET", "/api/v1/notification-rules") => {
+                if rec != Rec::None {
+                    query = Some(format!("location_id={}", self.location(rec)));
+                }
+                None
+            }
+            ("POST", "/api/v1/notification-rules") => {
+                let loc = if rec == Rec::None { self.location_a.clone() } else { self.location(rec) };
+                Some(Payload::json(self.rule_body(&loc)))
+            }
+            ("GET", "/api/v1/notification-rules/{id}") | ("POST", "/api/v1/notification-rules/{id}/test") => {
+                p("id", self.rule(rec).await);
+                None
+            }
+            ("PUT", "/api/v1/notification-rules/{id}") => {
+                p("id", self.rule(rec).await);
+                let loc = if rec == Rec::Foreign { self.location_b.clone() } else { self.location_a.clone() };
+                Some(Payload::json(self.rule_body(&loc)))
+            }
+            ("DELETE", "/api/v1/notification-rules/{id}") => {
+                let id = match rec {
+                    Rec::Own => self.create_rule(&self.location_a).await,
+                    Rec::Foreign => self.create_rule(&self.location_b).await,
+                    _ => self.rule(rec).await,
+                };
+                p("id", id);
+                None
+            }
+            // ---- end of notification rules ----
             ("GET", "/api/v1/audit-events") => None,
             _ => panic!("no request known for {method} {template}: add it to World::call and to the tables"),
         };
@@ -1473,6 +1508,43 @@ impl World {
         let res = self.send_as(Caller::SuperAdmin, TestRequest::post(uri)).await;
         res.assert_status(200);
         res.json()["task"]["id"].as_str().expect("task id").to_owned()
+    }
+
+    /// A valid notification rule of `location` (the API's body).
+    pub fn rule_body(&self, location: &str) -> Value {
+        json!({
+            "location_id": location, "event": "registration_completed", "name": "New registrations",
+            "starts_on": "2026-01-01", "ends_on": null, "severity": "warning",
+            "recipient_users": [], "recipient_care_team": true, "recipient_roles": ["front_desk"],
+            "title": "{patient_name} registered", "message": "{patient_name} ({relation}) registered at {location}.",
+            "toast": true, "email": false
+        })
+    }
+
+    /// A new notification rule of `location`, made by the Super Admin; its id.
+    pub async fn create_rule(&self, location: &str) -> String {
+        let req = TestRequest::post("/api/v1/notification-rules").json(&self.rule_body(location));
+        let res = self.send_as(Caller::SuperAdmin, req).await;
+        res.assert_status(201);
+        res.json()["id"].as_str().expect("rule id").to_owned()
+    }
+
+    /// The notification rule a row aims at: own (location A's), foreign (location B's), missing
+    /// or malformed.
+    pub async fn rule(&self, rec: Rec) -> String {
+        match rec {
+            Rec::Own | Rec::Foreign => {
+                let (a, b) = self
+                    .rules
+                    .get_or_init(|| async {
+                        (self.create_rule(&self.location_a).await, self.create_rule(&self.location_b).await)
+                    })
+                    .await;
+                if rec == Rec::Own { a.clone() } else { b.clone() }
+            }
+            Rec::Missing => missing_id(),
+            _ => "not-an-id".into(),
+        }
     }
 
     fn staff_target(&self, rec: Rec) -> String {
