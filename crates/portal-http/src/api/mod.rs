@@ -3,6 +3,7 @@
 pub mod dto;
 mod handout;
 mod messaging;
+mod notifications;
 mod org;
 mod patients;
 mod portal;
@@ -69,4 +70,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(portal_messaging::router())
         .merge(requests::router())
         .merge(portal_requests::router())
+        .merge(notifications::router())
 }
