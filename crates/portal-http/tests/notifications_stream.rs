@@ -262,7 +262,7 @@ async fn the_list_page_and_the_api_mark_read_only_ones_own() {
     let body = list.json();
     let items = body["notifications"].as_array().unwrap();
     assert_eq!(items.len(), 2);
-    assert_eq!(items.iter().find(|n| n["id"] == mine.as_str()).unwrap()["read_at"].is_string(), true);
+    assert!(items.iter().find(|n| n["id"] == mine.as_str()).unwrap()["read_at"].is_string());
     assert_eq!(items.iter().find(|n| n["id"] == other.as_str()).unwrap()["read_at"], Value::Null);
     let all = app.send(TestRequest::post("/api/v1/notifications/read-all").bearer(Some(&c.ann.1))).await;
     assert_eq!(all.json()["marked"], 1);
