@@ -352,3 +352,44 @@ async fn a_toast_raised_on_one_replica_reaches_a_stream_on_another() {
     b.begin_shutdown();
     let _ = std::fs::remove_dir_all(mail_dir);
 }
+
+/// The LISTEN connection is re-established when it drops (here: PostgreSQL ends it), and toasts
+/// raised on the other replica reach this one's streams again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_listen_connection_is_re_established() {
+    if TestDb::backend() != Backend::Postgres {
+        eprintln!("skipped: LISTEN is PostgreSQL's");
+        return;
+    }
+    let c = clinic().await;
+    let a = &c.app.state;
+    let db_b =
+        Db::connect(&c.app.test_db.url, &PoolOptions { max_connections: 4, ..PoolOptions::default() }).await.unwrap();
+    let b = AppState::new(db_b, common::config_for(&c.app.test_db, None));
+    let router_b = portal_http::build(b.clone());
+    listening(a).await;
+    listening(&b).await;
+    // Every LISTEN connection of this test database is ended.
+    c.app
+        .exec_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'",
+        )
+        .await;
+    // Noticed (the stream ends; the hub waits a moment before reconnecting), then listening again.
+    let mut noticed = false;
+    for _ in 0..100 {
+        if !b.hub().is_listening() {
+            noticed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(noticed, "the dropped LISTEN connection went unnoticed");
+    listening(&b).await;
+    let mut on_b = EventStream::open(&router_b, &c.ann.1).await;
+    let id = write(a, notification(&c.ann.0, &c.location, "warning")).await;
+    let toast = on_b.next_toast(Duration::from_secs(3)).await.expect("the toast after reconnecting");
+    assert_eq!(toast["id"], id.as_str());
+    b.begin_shutdown();
+}
