@@ -125,11 +125,13 @@ impl Hub {
         if db.backend() != Backend::Postgres {
             return None;
         }
+        // Outside a runtime (nothing that serves is) there is nothing to listen for.
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
         let tx = self.tx.clone();
         let url = url.to_owned();
         let hub_gone = self.token.clone();
         let listening = self.listening.clone();
-        Some(tokio::spawn(async move {
+        Some(runtime.spawn(async move {
             tokio::select! {
                 () = listen_loop(&tx, &url, &listening) => {},
                 () = shutdown.cancelled() => {},

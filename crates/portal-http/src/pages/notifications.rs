@@ -14,6 +14,7 @@ use std::time::Duration;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::http::HeaderName;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -196,13 +197,17 @@ impl From<&NotificationRow> for ToastEvent {
 async fn stream(
     State(state): State<AppState>,
     ApiStaff(s): ApiStaff,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> ([(HeaderName, &'static str); 1], Sse<impl Stream<Item = Result<Event, Infallible>>>) {
     // Subscribed before the pending toasts are read, so that nothing falls between the two.
     let signals = state.hub().subscribe();
     let (out, rx) = mpsc::channel::<Event>(16);
     tokio::spawn(feed(state.db().clone(), s.staff.id.as_str().to_owned(), signals, out, state.app().shutdown.clone()));
     let events = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    // Reverse proxies (nginx) would otherwise hold the events back in their buffers.
+    (
+        [(HeaderName::from_static("x-accel-buffering"), "no")],
+        Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)),
+    )
 }
 
 /// Feeds one stream until its client goes away or the server shuts down.
