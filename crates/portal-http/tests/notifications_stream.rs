@@ -281,23 +281,10 @@ async fn the_list_page_and_the_api_mark_read_only_ones_own() {
         .assert_problem(422);
 }
 
-/// Replicas: two app states, each with its own pools and hub, on one PostgreSQL database. A
-/// registration delivered by replica A's worker reaches Ann's stream, open on replica B.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_toast_raised_on_one_replica_reaches_a_stream_on_another() {
-    if TestDb::backend() != Backend::Postgres {
-        eprintln!("skipped: replicas share a PostgreSQL database (PORTAL_TEST_BACKEND=postgres)");
-        return;
-    }
-    let c = clinic().await;
-    let a = &c.app.state;
-    let db_b =
-        Db::connect(&c.app.test_db.url, &PoolOptions { max_connections: 4, ..PoolOptions::default() }).await.unwrap();
-    let b = AppState::new(db_b, common::config_for(&c.app.test_db, None));
-    let router_b = portal_http::build(b.clone());
-    listening(a).await;
-    listening(&b).await;
-
+/// A registration of a patient on Ann's care team, with a rule that toasts it (critical) to the
+/// care team, delivered by a worker of `a` that signals through `a`'s hub. The worker runs until
+/// the returned token is cancelled.
+async fn registration_delivered_by(a: &AppState, c: &Clinic) -> (portal_notify::CancellationToken, std::path::PathBuf) {
     let patient = create_patient(a.db(), "Zoe", "Quinn", "1990-01-01", &c.location).await;
     add_to_care_team(a.db(), &patient, &c.ann.0).await;
     let now = now_utc();
@@ -323,8 +310,6 @@ async fn a_toast_raised_on_one_replica_reaches_a_stream_on_another() {
     };
     a.db().write(move |tx| Box::pin(async move { store::insert_rule(tx, &rule).await })).await.unwrap();
 
-    let mut on_b = EventStream::open(&router_b, &c.ann.1).await;
-    let mut ben_on_b = EventStream::open(&router_b, &c.ben.1).await;
     let event = DomainEvent::PortalRegistrationCompleted {
         account_id: ids::new_id(),
         patient_id: patient.clone(),
@@ -341,14 +326,53 @@ async fn a_toast_raised_on_one_replica_reaches_a_stream_on_another() {
     settings.poll_interval = Duration::from_millis(50);
     settings.hub = a.hub().clone();
     let stop = portal_notify::CancellationToken::new();
-    let worker = portal_notify::spawn(a.db().clone(), mailer, settings, stop.clone());
+    let _worker = portal_notify::spawn(a.db().clone(), mailer, settings, stop.clone());
 
+    (stop, mail_dir)
+}
+
+/// The worker's delivery of an event that a rule toasts reaches the recipient's open stream
+/// (SQLite: in-process after commit; PostgreSQL: through NOTIFY and this process's LISTEN).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toast_delivered_by_the_worker_reaches_the_stream() {
+    let c = clinic().await;
+    listening(&c.app.state).await;
+    let mut ann = EventStream::open(&c.app.router, &c.ann.1).await;
+    let mut ben = EventStream::open(&c.app.router, &c.ben.1).await;
+    let (stop, mail_dir) = registration_delivered_by(&c.app.state, &c).await;
+    let toast = ann.next_toast(Duration::from_secs(10)).await.expect("the toast");
+    assert_eq!(toast["title"], "Zoe Quinn registered");
+    assert_eq!((toast["severity"].as_str(), toast["colour"].as_str()), (Some("critical"), Some("red")));
+    assert!(ben.next_toast(SECOND).await.is_none(), "not a recipient");
+    stop.cancel();
+    let _ = std::fs::remove_dir_all(mail_dir);
+}
+
+/// Replicas: two app states, each with its own pools and hub, on one PostgreSQL database. A
+/// registration delivered by replica A's worker reaches Ann's stream, open on replica B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toast_raised_on_one_replica_reaches_a_stream_on_another() {
+    if TestDb::backend() != Backend::Postgres {
+        eprintln!("skipped: replicas share a PostgreSQL database (PORTAL_TEST_BACKEND=postgres)");
+        return;
+    }
+    let c = clinic().await;
+    let a = &c.app.state;
+    let db_b =
+        Db::connect(&c.app.test_db.url, &PoolOptions { max_connections: 4, ..PoolOptions::default() }).await.unwrap();
+    let b = AppState::new(db_b, common::config_for(&c.app.test_db, None));
+    let router_b = portal_http::build(b.clone());
+    listening(a).await;
+    listening(&b).await;
+
+    let mut on_b = EventStream::open(&router_b, &c.ann.1).await;
+    let mut ben_on_b = EventStream::open(&router_b, &c.ben.1).await;
+    let (stop, mail_dir) = registration_delivered_by(a, &c).await;
     let toast = on_b.next_toast(Duration::from_secs(10)).await.expect("the toast on replica B");
     assert_eq!(toast["title"], "Zoe Quinn registered");
     assert_eq!(toast["colour"], "red");
     assert!(ben_on_b.next_toast(SECOND).await.is_none(), "not a recipient");
     stop.cancel();
-    let _ = worker.await;
     b.begin_shutdown();
     let _ = std::fs::remove_dir_all(mail_dir);
 }
