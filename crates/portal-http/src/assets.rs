@@ -13,6 +13,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("handout.js", "text/javascript; charset=utf-8", include_bytes!("../static/handout.js")),
     ("unread-count.js", "text/javascript; charset=utf-8", include_bytes!("../static/unread-count.js")),
     ("messages.js", "text/javascript; charset=utf-8", include_bytes!("../static/messages.js")),
+    ("toasts.js", "text/javascript; charset=utf-8", include_bytes!("../static/toasts.js")),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

@@ -296,6 +296,7 @@ impl MailWorker {
         let mut settings = portal_notify::Settings::new(&c.public_url, &c.mail_from)
             .map_err(|e| anyhow::anyhow!("invalid setting PORTAL_MAIL_FROM: {e}"))?;
         settings.retry = c.mail_retry;
+        settings.hub = state.hub().clone();
         settings.validate()?;
         let stop = portal_notify::CancellationToken::new();
         let handle = portal_notify::spawn(state.db().clone(), mailer, settings, stop.clone());

@@ -26,12 +26,22 @@ pub struct App {
     pub metrics: Metrics,
     /// The request queue's helper actions: the built-in tasks, or an EMR integration's.
     pub request_helpers: Arc<dyn portal_queue::RequestHelpers>,
+    /// The toast fan-out of this process: the worker signals through it, the notification
+    /// streams listen to it (on PostgreSQL it LISTENs, so toasts of other replicas arrive too).
+    pub hub: portal_notify::Hub,
+    /// Cancelled when the server begins to shut down: long-lived responses (the notification
+    /// streams) end then, so that draining does not wait for them.
+    pub shutdown: portal_notify::CancellationToken,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let hub = portal_notify::Hub::new();
+        let shutdown = portal_notify::CancellationToken::new();
+        // Needs the runtime, like the pools the `db` was opened with.
+        hub.listen(&db, &config.database_url, shutdown.clone());
         Self(Arc::new(App {
             db,
             config,
@@ -42,6 +52,8 @@ impl AppState {
             portal_forms_limiter: IpLimiter::sign_in_default(),
             metrics: Metrics::new(),
             request_helpers: Arc::new(portal_queue::BuiltInHelpers),
+            hub,
+            shutdown,
             shutting_down: AtomicBool::new(false),
         }))
     }
@@ -57,6 +69,8 @@ impl AppState {
             portal_forms_limiter: IpLimiter::sign_in_default(),
             metrics: Metrics::new(),
             request_helpers: arc.request_helpers.clone(),
+            hub: arc.hub.clone(),
+            shutdown: arc.shutdown.clone(),
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -94,8 +108,14 @@ impl AppState {
         self.0.request_helpers.as_ref()
     }
 
+    /// The toast fan-out of this process.
+    pub fn hub(&self) -> &portal_notify::Hub {
+        &self.0.hub
+    }
+
     pub fn begin_shutdown(&self) {
         self.0.shutting_down.store(true, Ordering::SeqCst);
+        self.0.shutdown.cancel();
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -434,6 +434,16 @@ fn table() -> Vec<Row> {
         // The audit log: View Audit Log (Super Admin).
         GET    "/api/v1/audit-events"                            None   ""      => [401, 200, 200, 403, 403, 403, 403, 403, 401, 401];
 
+        // Staff notifications (helper D): one's own only, whatever the role; another person's
+        // answers 404 like a missing one. "Own" is the Clinician's, "foreign" the Front Desk of B's.
+        GET    "/api/v1/notifications"                           None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        GET    "/api/v1/notifications/unread-count"              None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        POST   "/api/v1/notifications/read-all"                  None   ""      => [401, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+        POST   "/api/v1/notifications/{id}/read"                 Own    ""      => [401, 404, 404, 404, 200, 404, 404, 404, 401, 401];
+        POST   "/api/v1/notifications/{id}/read"                 Foreign ""     => [401, 404, 404, 404, 404, 404, 404, 200, 401, 401];
+        POST   "/api/v1/notifications/{id}/read"                 Missing ""     => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+        POST   "/api/v1/notifications/{id}/read"                 Malformed ""   => [401, 404, 404, 404, 404, 404, 404, 404, 401, 401];
+
         // Next to last, since it ends the portal callers' sessions (h1).
         DELETE "/api/v1/portal/sessions/current"                 None   ""      => [401, 401, 401, 401, 401, 401, 401, 401, 204, 204];
 

@@ -6,7 +6,8 @@
 //! written for a person, rule and event is not written again (a retried or concurrent delivery).
 //!
 //! The toast itself reaches the person's browser from the notifications table (the page's
-//! stream); nothing here holds health information in a log or an e-mail.
+//! stream), signalled through [`crate::hub`]; nothing here holds health information in a log
+//! or an e-mail.
 
 use portal_core::events::{DomainEvent, Relation};
 use portal_core::notifications::{self as rules, Candidate, EventFacts, NotificationEvent, Recipients, Rule};
@@ -158,6 +159,9 @@ pub async fn deliver(
     db.write(move |tx| {
         Box::pin(async move {
             let written = store::insert_notifications(tx, &rows).await?;
+            // The toasts' signals fire when this commits (PostgreSQL; SQLite: the caller's
+            // `Hub::committed`).
+            crate::hub::notify(tx, &written).await?;
             for n in written.iter().filter(|n| n.email) {
                 let Some((_, to)) = emails.iter().find(|(id, _)| *id == n.staff_id) else { continue };
                 outbox::enqueue_event(

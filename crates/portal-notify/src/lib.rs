@@ -19,10 +19,12 @@
 
 pub mod alerts;
 pub mod compose;
+pub mod hub;
 pub mod mailer;
 pub mod rules;
 pub mod worker;
 
+pub use hub::{Hub, ToastSignal};
 pub use mailer::{MailUrl, MailUrlError, Mailer, SendError, SmtpTls};
 /// The shutdown signal [`spawn`] takes, re-exported so callers need no tokio-util of their own.
 pub use tokio_util::sync::CancellationToken;

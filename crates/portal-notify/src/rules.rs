@@ -280,7 +280,8 @@ pub async fn send_test(db: &Db, actor: &Actor, id: &str) -> Result<NotificationR
     let written = row.clone();
     db.write(move |tx| {
         Box::pin(async move {
-            store::insert_notifications(tx, std::slice::from_ref(&row)).await?;
+            let written = store::insert_notifications(tx, std::slice::from_ref(&row)).await?;
+            crate::hub::notify(tx, &written).await?;
             if let Some(e) = &email {
                 outbox::enqueue_event(tx, e).await?;
             }
@@ -290,6 +291,19 @@ pub async fn send_test(db: &Db, actor: &Actor, id: &str) -> Result<NotificationR
     })
     .await?;
     Ok(written)
+}
+
+/// [`send_test`], with its toast signalled to this process's streams at once on SQLite (on
+/// PostgreSQL the signal goes out with the commit whichever of the two is called).
+pub async fn send_test_with_hub(
+    db: &Db,
+    hub: &crate::hub::Hub,
+    actor: &Actor,
+    id: &str,
+) -> Result<NotificationRow, RulesError> {
+    let row = send_test(db, actor, id).await?;
+    hub.committed(db.backend(), std::slice::from_ref(&row));
+    Ok(row)
 }
 
 /// The caller's notifications, newest first (`before`: the `created_at` of the last one shown).

@@ -77,6 +77,9 @@ pub struct Settings {
     /// Messages sent at once (the SMTP transport pools its connections); their outcomes are
     /// recorded together.
     pub send_concurrency: usize,
+    /// Where the toasts of the notifications written here are signalled (the server's hub;
+    /// by default one of the worker's own).
+    pub hub: crate::hub::Hub,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +110,7 @@ impl Settings {
             lease: Duration::from_secs(60),
             send_timeout: Duration::from_secs(30),
             send_concurrency: 8,
+            hub: crate::hub::Hub::new(),
         })
     }
 
@@ -318,10 +322,11 @@ impl Worker {
             | DomainEvent::PortalEmailChanged { .. }
             | DomainEvent::PortalRequestSubmitted { .. }
             | DomainEvent::PortalMessageReceived { .. } => {
-                return crate::alerts::deliver(&self.inner.db, &event.id, domain_event, now_utc())
+                let written = crate::alerts::deliver(&self.inner.db, &event.id, domain_event, now_utc())
                     .await
-                    .map(|_| ())
-                    .map_err(|e| Failure::transient(format!("notification rules failed: {e}")));
+                    .map_err(|e| Failure::transient(format!("notification rules failed: {e}")))?;
+                s.hub.committed(self.inner.db.backend(), &written);
+                return Ok(());
             }
         };
         let branding = async {

@@ -114,6 +114,10 @@ async fn start(with_mail: bool) -> Fixture {
         ..Default::default()
     })
     .expect("config");
+    // Browser walks sign in many times from one address: a generous limiter.
+    let state = portal_http::AppState::new(db.db.clone(), config.clone())
+        .with_sign_in_limiter(portal_auth::throttle::IpLimiter::new(10_000, Duration::from_secs(60)))
+        .with_portal_forms_limiter(portal_auth::throttle::IpLimiter::new(10_000, Duration::from_secs(60)));
     let worker = match &mail {
         Some(_) => {
             db.db
@@ -123,16 +127,14 @@ async fn start(with_mail: bool) -> Fixture {
             let mailer = portal_notify::Mailer::from_url(&config.mail_url).expect("mail url");
             let mut settings = portal_notify::Settings::new(&config.public_url, &config.mail_from).expect("settings");
             settings.poll_interval = Duration::from_millis(200);
+            // The server's toast hub: the worker's toasts reach this server's streams at once.
+            settings.hub = state.hub().clone();
             let stop = portal_notify::CancellationToken::new();
             let handle = portal_notify::spawn(db.db.clone(), mailer, settings, stop.clone());
             Some((stop, handle))
         }
         None => None,
     };
-    // Browser walks sign in many times from one address: a generous limiter.
-    let state = portal_http::AppState::new(db.db.clone(), config)
-        .with_sign_in_limiter(portal_auth::throttle::IpLimiter::new(10_000, Duration::from_secs(60)))
-        .with_portal_forms_limiter(portal_auth::throttle::IpLimiter::new(10_000, Duration::from_secs(60)));
     let app = portal_http::build(state);
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;

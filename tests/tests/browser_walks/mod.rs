@@ -4,6 +4,7 @@
 //! a patient clicks is the one the app's worker delivered to the test SMTP server.
 
 mod messaging;
+mod notifications;
 mod queue;
 
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@ pub mod dto;
 mod handout;
 mod messaging;
 mod notification_rules;
+mod notifications;
 mod org;
 mod patients;
 mod portal;
@@ -39,7 +40,7 @@ use crate::state::AppState;
         (name = "portal-admin", description = "Staff managing patients' portal access: status, invitations, credentials, grants, the Onboarding Tool"),
         (name = "messaging", description = "Secure messaging for staff (My Messages): inbox, threads, sending with Idempotency-Key, archive, unread count, recipients, the setting of whom portal users may write to. Nobody reads a conversation they are not in"),
         (name = "requests", description = "The Patient Portal Queue for staff: open requests of the caller's locations, the searchable archive, one request with its timeline and tasks, dismissal, un-archiving, the helper button, replies by secure message with a disposition (Idempotency-Key), the helpers' tasks. A request of another location answers 404"),
-        (name = "notifications", description = "Staff notifications: the rules Super Admins set up per location (which portal event alerts whom, how urgently, in which words, by toast and/or e-mail) and a rule's test notification to oneself"),
+        (name = "notifications", description = "Staff notifications: the rules Super Admins set up per location (which portal event alerts whom, how urgently, in which words, by toast and/or e-mail), a rule's test notification to oneself, and each staff member's own notifications (list, unread count, mark read)"),
         (name = "portal", description = "The portal users' own API (patients, contacts, designated users): sign-in, account, patients. Public routes: registration, password reset, links from e-mails"),
     )
 )]
@@ -72,4 +73,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(requests::router())
         .merge(notification_rules::router())
         .merge(portal_requests::router())
+        .merge(notifications::router())
 }

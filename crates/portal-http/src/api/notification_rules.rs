@@ -302,6 +302,6 @@ async fn send_test(
     ApiStaff(s): ApiStaff,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<TestNotificationDto>)> {
-    let n = rules::send_test(state.db(), &s.actor, &id).await?;
+    let n = rules::send_test_with_hub(state.db(), state.hub(), &s.actor, &id).await?;
     Ok((StatusCode::CREATED, Json(n.into())))
 }

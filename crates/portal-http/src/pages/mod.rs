@@ -18,6 +18,7 @@ pub(crate) mod handout;
 mod home;
 mod messages;
 mod notification_rules;
+pub(crate) mod notifications;
 mod onboarding;
 mod patients;
 mod portal;
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .merge(messages::router())
         .merge(queue::router())
         .merge(notification_rules::router())
+        .merge(notifications::router())
 }
 
 /// One entry of the staff navigation.
@@ -80,6 +82,9 @@ pub struct Chrome {
     /// member, read when the page is built (the badge is then kept current by
     /// `static/unread-count.js`).
     pub unread: Option<i64>,
+    /// The header's Notifications link and its unread badge (like `unread`), and the toasts'
+    /// script: `Some(count)` for a signed-in staff member.
+    pub notifications: Option<i64>,
 }
 
 impl Chrome {
@@ -121,6 +126,7 @@ impl Chrome {
             role_label: s.role.label().to_owned(),
             nav,
             unread: Some(unread_count(state, staff).await),
+            notifications: Some(unread_notifications(state, staff).await),
         }
     }
 
@@ -140,6 +146,7 @@ impl Chrome {
             role_label: String::new(),
             nav: vec![],
             unread: None,
+            notifications: None,
         }
     }
 
@@ -151,6 +158,7 @@ impl Chrome {
             role_label: String::new(),
             nav: vec![],
             unread: None,
+            notifications: None,
         }
     }
 }
@@ -163,6 +171,17 @@ async fn unread_count(state: &AppState, staff: &SignedInStaff) -> i64 {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "reading the unread message count failed");
+            0
+        }
+    }
+}
+
+/// The header's unread notifications; like [`unread_count`], a failure shows nothing.
+async fn unread_notifications(state: &AppState, staff: &SignedInStaff) -> i64 {
+    match portal_notify::rules::unread_count(state.db(), &staff.actor).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the unread notification count failed");
             0
         }
     }

@@ -495,7 +495,7 @@ async fn send_test(
         Ok(r) => r,
         Err(e) => return refused(e),
     };
-    if let Err(e) = rules::send_test(state.db(), &s.actor, &rule.id).await {
+    if let Err(e) = rules::send_test_with_hub(state.db(), state.hub(), &s.actor, &rule.id).await {
         return refused(e);
     }
     if form.back.as_deref() == Some("edit") {

@@ -1249,6 +1249,22 @@ impl World {
                 None
             }
             // ---- end of notification rules ----
+            // ---- staff notifications: one's own only ("own" is the Clinician's, "foreign" the
+            // Front Desk of B's; a fresh one each call) ----
+            ("GET", "/api/v1/notifications")
+            | ("GET", "/api/v1/notifications/unread-count")
+            | ("POST", "/api/v1/notifications/read-all") => None,
+            ("POST", "/api/v1/notifications/{id}/read") => {
+                let id = match rec {
+                    Rec::Own => self.staff_notification(Caller::Clinician).await,
+                    Rec::Foreign => self.staff_notification(Caller::FrontDeskB).await,
+                    Rec::Missing => missing_id(),
+                    _ => "not-an-id".into(),
+                };
+                p("id", id);
+                None
+            }
+            // ---- end of staff notifications ----
             ("GET", "/api/v1/audit-events") => None,
             _ => panic!("no request known for {method} {template}: add it to World::call and to the tables"),
         };
@@ -1545,6 +1561,35 @@ impl World {
             Rec::Missing => missing_id(),
             _ => "not-an-id".into(),
         }
+    }
+
+    /// A fresh unread notification (a toast) for `caller`, at their location; its id.
+    pub async fn staff_notification(&self, caller: Caller) -> String {
+        use portal_store::notifications::{self as store, NotificationRow};
+        let location = if caller == Caller::FrontDeskB { &self.location_b } else { &self.location_a };
+        let row = NotificationRow {
+            id: portal_store::ids::new_id(),
+            staff_id: self.id(caller).to_owned(),
+            rule_id: None,
+            event_id: None,
+            patient_id: None,
+            location_id: location.clone(),
+            severity: "information".into(),
+            title: "A new request".into(),
+            body: "A request is waiting in the queue.".into(),
+            link: Some("/queue".into()),
+            toast: true,
+            email: false,
+            created_at: portal_core::time_util::now_utc(),
+            toasted_at: None,
+            read_at: None,
+        };
+        let id = row.id.clone();
+        self.db()
+            .write(move |tx| Box::pin(async move { store::insert_notifications(tx, &[row]).await }))
+            .await
+            .expect("a notification");
+        id
     }
 
     fn staff_target(&self, rec: Rec) -> String {
