@@ -56,6 +56,8 @@ async fn a_refill_request_is_worked_answered_archived_found_and_unarchived() {
     let patient = browser(&patient_driver).await;
     let pid = patient_with_account(&app, &patient, "Rhea", "Refill", "rhea.refill").await;
     portal_sign_in(&patient, &app.base, "rhea.refill", PATIENT_PASSWORD).await;
+    // Signed in (the answer arrived) before going on: navigating earlier would race the redirect.
+    wait_for_text(&patient, "#patient-name", "Rhea Refill").await;
     patient.goto(&format!("{}/portal/requests/new?patient={pid}&kind=refill", app.base)).await.unwrap();
     wait_for_text(&patient, "#request-form", "").await;
     fill(&patient, "medication", "Lisinopril 10 mg").await;
@@ -79,6 +81,7 @@ async fn a_refill_request_is_worked_answered_archived_found_and_unarchived() {
     let body = c.find(Locator::Css("#task-body")).await.unwrap().prop("value").await.unwrap().unwrap_or_default();
     assert!(body.contains("Lisinopril 10 mg"), "the note holds the medication:\n{body}");
     click(&c, "#task-done").await;
+    wait_for_text(&c, "#task-saved", "marked done").await;
 
     // The reply, "dismiss as completed" (e-mail and link to the request by default).
     c.goto(&format!("{}/queue/{request}", app.base)).await.unwrap();
@@ -86,9 +89,8 @@ async fn a_refill_request_is_worked_answered_archived_found_and_unarchived() {
     fill(&c, "body", "Sent to Main Street Pharmacy; ready tomorrow.").await;
     select(&c, "disposition", "completed").await;
     click(&c, "#reply-send").await;
-    // Off the active queue.
-    c.goto(&format!("{}/queue", app.base)).await.unwrap();
-    wait_for_text(&c, "h1", "Queue").await;
+    // Sent and dismissed: back on the queue, off its list.
+    wait_for_text(&c, "#dismissed-notice", "completed").await;
     assert!(!has(&c, &row).await, "a completed request leaves the queue");
 
     // The patient gets the e-mail (a message waits; none of it in the mail), and reads the
@@ -110,7 +112,7 @@ async fn a_refill_request_is_worked_answered_archived_found_and_unarchived() {
     wait_for_text(&c, &archived, "Completed").await;
     click(&c, &format!("{archived} .reopen-link")).await;
     click(&c, "#reopen-confirm").await;
-    c.goto(&format!("{}/queue", app.base)).await.unwrap();
+    wait_for_text(&c, "#reopened-notice", "un-reviewed").await;
     wait_for_text(&c, &row, "Lisinopril 10 mg").await;
     patient.refresh().await.unwrap();
     wait_for_text(&patient, "#request-status", "Submitted").await;
