@@ -144,16 +144,8 @@ impl Hub {
 /// Sends the NOTIFY of each toast among `rows` on `conn`, inside the caller's transaction, so
 /// that it fires on commit (and never for a rolled-back write). Nothing on SQLite.
 pub async fn notify(conn: &mut DbConn, rows: &[NotificationRow]) -> Result<(), StoreError> {
-    use diesel_async::RunQueryDsl;
-    let DbConn::Pg(c) = conn else { return Ok(()) };
-    for s in ToastSignal::of(rows) {
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<diesel::sql_types::Text, _>(CHANNEL)
-            .bind::<diesel::sql_types::Text, _>(s.payload())
-            .execute(&mut **c)
-            .await?;
-    }
-    Ok(())
+    let payloads: Vec<String> = ToastSignal::of(rows).iter().map(ToastSignal::payload).collect();
+    portal_store::notifications::pg_notify(conn, CHANNEL, &payloads).await
 }
 
 /// How often an idle LISTEN connection is checked (a connection that died silently is noticed

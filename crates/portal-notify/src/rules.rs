@@ -139,6 +139,31 @@ pub async fn get(db: &Db, actor: &Actor, id: &str) -> Result<RuleView, RulesErro
     view_of(&mut conn, row).await
 }
 
+/// The staff a rule at `location_id` may name: those delivery would reach there (active, with
+/// access to the location; the same test as [`crate::alerts::candidates`]), and anyone in `ticked`
+/// already, so that a form keeps what it holds. By name.
+pub async fn recipient_choices(
+    db: &Db,
+    actor: &Actor,
+    location_id: &str,
+    ticked: &[String],
+) -> Result<Vec<NamedUser>, RulesError> {
+    manager(actor)?;
+    let mut conn = db.read().await?;
+    let reachable = crate::alerts::candidates(&mut conn, location_id.trim(), &[]).await?;
+    let mut out: Vec<NamedUser> = staff_store::list(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            ticked.iter().any(|t| t.trim() == s.id)
+                || reachable.iter().any(|c| c.id == s.id && c.active && c.at_location)
+        })
+        .map(|s| NamedUser { id: s.id, name: s.name })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 /// Parses a rule and checks what only the store knows: the location exists, the named users are
 /// active staff.
 async fn checked(conn: &mut DbConn, raw: &RawRule) -> Result<Rule, RulesError> {

@@ -76,6 +76,12 @@ impl RequestHelpers for BuiltInHelpers {
     }
 }
 
+/// May this staff member open and edit the built-in clinical tasks (a draft note, appointment
+/// or release is part of the patient's record)? Edit Patients.
+pub fn may_edit_tasks(staff: &portal_core::StaffPrincipal) -> Result<(), AccessError> {
+    staff.require(Permission::EditPatients)
+}
+
 async fn run_built_in(db: &Db, actor: &Actor, request_id: &str) -> Result<HelperOutcome, QueueError> {
     let staff = staff_of(actor)?.clone();
     let mut conn = db.read().await?;
@@ -87,8 +93,7 @@ async fn run_built_in(db: &Db, actor: &Actor, request_id: &str) -> Result<Helper
         mark_in_review(db, actor, &request.id).await?;
         return Ok(HelperOutcome::Reply);
     };
-    // A draft note, appointment or release is part of the patient's record.
-    staff.require(Permission::EditPatients)?;
+    may_edit_tasks(&staff)?;
     let draft = draft_of(&mut conn, &request).await?;
     drop(conn);
     let actor = actor.clone();
@@ -243,7 +248,7 @@ pub async fn task(db: &Db, actor: &Actor, id: &str) -> Result<TaskDetail, QueueE
 /// stays done).
 pub async fn save_task(db: &Db, actor: &Actor, id: &str, body: &str, done: bool) -> Result<TaskDetail, QueueError> {
     let staff = staff_of(actor)?.clone();
-    staff.require(Permission::EditPatients)?;
+    may_edit_tasks(&staff)?;
     let body = TaskText::parse(body).map_err(|e| FieldErrors::single("body", e))?;
     let actor = actor.clone();
     let id = id.trim().to_owned();

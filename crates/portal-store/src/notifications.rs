@@ -260,3 +260,18 @@ pub async fn mark_toasted(conn: &mut DbConn, ids: &[String], at: PrimitiveDateTi
     .execute(c)
     .await)?)
 }
+
+/// `NOTIFY channel, payload` for each payload, inside the caller's transaction, so that the
+/// listeners hear it on commit (and never for a rolled-back write). PostgreSQL only: SQLite has no
+/// other process to tell, and this does nothing there.
+pub async fn pg_notify(conn: &mut DbConn, channel: &str, payloads: &[String]) -> Result<(), StoreError> {
+    let DbConn::Pg(c) = conn else { return Ok(()) };
+    for p in payloads {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(channel)
+            .bind::<diesel::sql_types::Text, _>(p)
+            .execute(&mut **c)
+            .await?;
+    }
+    Ok(())
+}

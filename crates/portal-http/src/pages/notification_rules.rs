@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use portal_core::AccessError;
 use portal_core::notifications::{NotificationEvent, RawRule, Severity};
-use portal_core::staff::{Permission, StaffRole};
+use portal_core::staff::StaffRole;
 use portal_core::time_util::now_utc;
 use portal_notify::rules::{self, RuleView, RulesError};
 use serde::Deserialize;
@@ -30,13 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/settings/notifications/{id}", get(edit_page).post(update))
         .route("/settings/notifications/{id}/delete", post(delete))
         .route("/settings/notifications/{id}/test", post(send_test))
-}
-
-impl Chrome {
-    /// Whether the settings tabs show Notifications: Super Admins only (seed 000).
-    pub fn notifications_tab(&self) -> bool {
-        self.role_label == StaffRole::SuperAdmin.label()
-    }
 }
 
 const NO_SUCH_RULE: &str = "This notification rule does not exist, or it has been deleted.";
@@ -240,20 +233,15 @@ impl FormPage {
             .collect();
         let severities =
             Severity::ALL.into_iter().map(|v| SelectOption::new(v.as_str(), v.label(), form.severity.trim())).collect();
-        // Active staff who may access the rule's location, and anyone already ticked.
-        let staff = portal_auth::staff::list(state.db(), &s.actor).await.map_err(|e| problem_page(e.into()))?;
         let location = form.location_id.trim();
-        let users = staff
+        let users = rules::recipient_choices(state.db(), &s.actor, location, &form.recipient_users)
+            .await
+            .map_err(refused)?
             .into_iter()
-            .filter(|v| {
-                let ticked = form.recipient_users.iter().any(|u| u.trim() == v.row.id);
-                let all = StaffRole::parse(&v.row.role).is_ok_and(|r| r.has(Permission::AllLocations));
-                ticked || (v.row.active && (all || v.location_ids.iter().any(|l| l == location)))
-            })
-            .map(|v| Tick {
-                checked: form.recipient_users.iter().any(|u| u.trim() == v.row.id),
-                label: v.row.name,
-                value: v.row.id,
+            .map(|u| Tick {
+                checked: form.recipient_users.iter().any(|t| t.trim() == u.id),
+                label: u.name,
+                value: u.id,
             })
             .collect();
         let roles = StaffRole::ALL

@@ -35,6 +35,8 @@ pub struct SettingsTabs {
     pub instance: bool,
     pub company: bool,
     pub locations: bool,
+    /// Settings > Notifications: Super Admins only (seed 000; `portal_core::notifications`).
+    pub notifications: bool,
     pub current: &'static str,
 }
 
@@ -42,7 +44,8 @@ impl SettingsTabs {
     pub fn for_staff(s: &SignedInStaff, current: &'static str) -> Self {
         let instance = s.staff.require_portal_settings().is_ok();
         let manage_company = s.staff.has(Permission::ManageCompany);
-        Self { instance, company: instance || manage_company, locations: manage_company, current }
+        let notifications = portal_core::notifications::may_manage_rules(&s.staff).is_ok();
+        Self { instance, company: instance || manage_company, locations: manage_company, notifications, current }
     }
 }
 

@@ -6,7 +6,6 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use portal_core::staff::Permission;
 use portal_queue::QueueError;
 use portal_queue::helpers::{self, TaskDetail};
 use serde::Deserialize;
@@ -70,7 +69,7 @@ impl TaskPage {
             created_when: when(t.created_at),
             body: t.body,
             r: RequestLine::of(state, &d.request),
-            may_edit: s.staff.has(Permission::EditPatients),
+            may_edit: portal_queue::helpers::may_edit_tasks(&s.staff).is_ok(),
             errors: FormErrors::none(),
             refused: String::new(),
             saved: String::new(),
