@@ -57,19 +57,23 @@ pub async fn load_staff_principal(
         Err(portal_store::StoreError::NotFound) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    let locations = staff_store::locations_of(conn, staff_id).await?;
+    staff_principal(&row, locations)
+}
+
+/// What the staff row and its locations allow; `None` for a deactivated account.
+fn staff_principal(row: &staff_store::StaffRow, locations: Vec<String>) -> Result<Option<StaffPrincipal>, AuthError> {
     if !row.active {
         return Ok(None);
     }
     let role = StaffRole::parse(&row.role)
         .map_err(|_| AuthError::Store(portal_store::StoreError::Corrupt(format!("role {}", row.role))))?;
-    let locations =
-        staff_store::locations_of(conn, staff_id).await?.into_iter().map(LocationId::from_trusted).collect();
     Ok(Some(StaffPrincipal {
         id: StaffId::from_trusted(row.id.clone()),
         name: row.name.clone(),
         role,
         portal: row.portal_permissions(),
-        locations,
+        locations: locations.into_iter().map(LocationId::from_trusted).collect(),
     }))
 }
 
@@ -185,7 +189,9 @@ pub async fn authenticate(db: &Db, policy: &SessionPolicy, raw_token: &str) -> R
     }
     let token_hash = tokens::hash_token(raw_token);
     let mut conn = db.read().await?;
-    let Some(s) = store::find(&mut conn, &token_hash).await? else { return Ok(None) };
+    // The session, the staff row and their locations in one statement, fresh on every request so
+    // that a permission removed a moment ago no longer applies.
+    let Some((s, staff)) = store::find_with_staff(&mut conn, &token_hash).await? else { return Ok(None) };
     let now = now_utc();
     if s.user_kind != STAFF || s.absolute_expires_at <= now || s.last_seen_at + policy.staff_idle <= now {
         if s.user_kind == STAFF {
@@ -196,7 +202,8 @@ pub async fn authenticate(db: &Db, policy: &SessionPolicy, raw_token: &str) -> R
         }
         return Ok(None);
     }
-    let Some(staff) = load_staff_principal(&mut conn, &s.user_id).await? else { return Ok(None) };
+    let Some((row, locations)) = staff else { return Ok(None) };
+    let Some(staff) = staff_principal(&row, locations)? else { return Ok(None) };
     if now - s.last_seen_at >= policy.touch_every {
         store::touch(&mut conn, &token_hash, now).await?;
     }

@@ -140,7 +140,11 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::connect(&config.database_url, &PoolOptions::default()).await?;
+    let db = Db::connect(
+        &config.database_url,
+        &PoolOptions { max_connections: config.db_max_connections, ..PoolOptions::default() },
+    )
+    .await?;
     db.migrate().await?;
     Ok(db)
 }

@@ -43,6 +43,9 @@ pub struct ConfigArgs {
     /// `json` for one JSON object per log line; anything else for readable text.
     #[arg(long, env = "PORTAL_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Database connections for reads (SQLite) or in all (PostgreSQL), 1 to 200.
+    #[arg(long, env = "PORTAL_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<String>,
     /// Optional configuration file (TOML, same names as the flags with underscores).
     #[arg(long, env = "PORTAL_CONFIG", global = true)]
     pub config: Option<PathBuf>,
@@ -60,6 +63,7 @@ struct FileConfig {
     mail_retry_base_secs: Option<u64>,
     mail_retry_max_secs: Option<u64>,
     mail_max_attempts: Option<u64>,
+    db_max_connections: Option<u64>,
     trusted_proxies: Option<String>,
     log_format: Option<String>,
 }
@@ -85,6 +89,8 @@ pub struct Config {
     pub mail_retry: portal_notify::RetryPolicy,
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
+    /// The pool size (`PORTAL_DB_MAX_CONNECTIONS`).
+    pub db_max_connections: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -116,6 +122,10 @@ pub fn redact(url: &str) -> String {
 }
 
 /// A whole number from the flag or variable (text), else the file, else the default, within `range`.
+/// The pool's default size: enough for a PostgreSQL server's requests and worker on a small
+/// machine; on SQLite, reads (the one writer has a pool of its own).
+pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
+
 fn number(
     name: &'static str,
     flag: &Option<String>,
@@ -182,6 +192,13 @@ impl Config {
         };
         // Read before the text settings below take their values out of `file`.
         let mail_retry = mail_retry(args, &file)?;
+        let db_max_connections = number(
+            "PORTAL_DB_MAX_CONNECTIONS",
+            &args.db_max_connections,
+            file.db_max_connections,
+            u64::from(DEFAULT_DB_MAX_CONNECTIONS),
+            1..=200,
+        )?;
         let pick = |flag: &Option<String>, file: Option<String>, default: &str| -> String {
             flag.clone().or(file).unwrap_or_else(|| default.to_owned())
         };
@@ -237,6 +254,7 @@ impl Config {
             mail_retry,
             trusted_proxies,
             log_format,
+            db_max_connections: u32::try_from(db_max_connections).unwrap_or(DEFAULT_DB_MAX_CONNECTIONS),
         })
     }
 

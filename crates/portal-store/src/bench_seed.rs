@@ -802,6 +802,12 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
     // among the fifth marked unread; archived (a quarter of the staff's read conversations, a
     // tenth of the portal users') only when read. The long threads are read and active.
     let portal_last = "((c.len - 1 + c.staff_starts) % 2 = 0)";
+    // SQLite: each participant row rewrites its conversation's search row (owners included);
+    // for the load they are written once, after both sides (see `index_conversations_for_search`).
+    let participant_trigger = match d.0 {
+        Backend::Sqlite => Some(drop_trigger(tx, "conversations_fts_participant_insert").await?),
+        Backend::Postgres => None,
+    };
     for (kind, id, name, sent_last, share, salt) in [
         ("staff", "s.id", "s.name", staff_last, 25, 13),
         ("portal", "p.account_id", "p.first_name || ' ' || p.last_name", portal_last, 10, 14),
@@ -826,6 +832,9 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
             &[],
         )
         .await?;
+    }
+    if let Some(trigger) = participant_trigger {
+        index_conversations_for_search(tx, trigger).await?;
     }
     // The messages in the order of their times, as a real inbox fills up: a conversation's
     // messages lie among everyone else's (its rows on pages of their own, as in production),
@@ -857,7 +866,7 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
     let g = "(c.n * 64 + o.jn)";
     let staff_sends = "((o.jn + c.staff_starts) % 2 = 1)";
     let fts_trigger = match d.0 {
-        Backend::Sqlite => Some(drop_message_fts_trigger(tx).await?),
+        Backend::Sqlite => Some(drop_trigger(tx, "messages_fts_insert").await?),
         Backend::Postgres => None,
     };
     step(
@@ -1121,19 +1130,42 @@ async fn next_message_seq(tx: &mut DbConn) -> Result<i64, StoreError> {
     Ok(rows.into_iter().next().map_or(1, |r| r.next))
 }
 
-/// The trigger that fills SQLite's `messages_fts` row by row, dropped for the load and returned
-/// for [`index_messages_for_search`] to create again.
-async fn drop_message_fts_trigger(tx: &mut DbConn) -> Result<Definition, StoreError> {
+/// A trigger that fills a full-text table row by row, dropped for the load and returned so that
+/// it is created again once the rows are indexed in one statement.
+async fn drop_trigger(tx: &mut DbConn, name: &str) -> Result<Definition, StoreError> {
     let found: Vec<Definition> = on_backend!(tx, |c| diesel::sql_query(
-        "SELECT name AS name, sql AS sql FROM sqlite_master WHERE type = 'trigger' AND name = 'messages_fts_insert'"
+        "SELECT name AS name, sql AS sql FROM sqlite_master WHERE type = 'trigger' AND name = ?"
     )
+    .bind::<diesel::sql_types::Text, _>(name)
     .load(c)
     .await)?;
-    let trigger: Definition = found.into_iter().next().ok_or_else(|| {
-        StoreError::Corrupt("no trigger messages_fts_insert: the bench loader must follow the schema".into())
-    })?;
-    batch(tx, "DROP TRIGGER messages_fts_insert").await?;
+    let trigger: Definition = found
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt(format!("no trigger {name}: the bench loader must follow the schema")))?;
+    batch(tx, &format!("DROP TRIGGER {name}")).await?;
     Ok(trigger)
+}
+
+/// SQLite: the search rows of the new conversations (subject, participant names, and both
+/// participants as owner tokens), in one statement, then the trigger again.
+async fn index_conversations_for_search(tx: &mut DbConn, trigger: Definition) -> Result<(), StoreError> {
+    step(
+        tx,
+        "conversations_fts",
+        "INSERT INTO conversations_fts (rowid, subject, participant_names, owners)
+         SELECT cv.seq, cv.subject, cv.participant_names,
+             'staff' || replace(s.id, '-', '') || ' portal' || replace(p.account_id, '-', '')
+         FROM bench_conv c
+         JOIN conversations cv ON cv.id = c.id
+         JOIN bench_staff s ON s.n = c.staff_n
+         JOIN bench_patients p ON p.n = c.patient_n
+         ORDER BY cv.seq",
+        &[],
+    )
+    .await?;
+    batch(tx, &trigger.sql).await?;
+    Ok(())
 }
 
 /// SQLite: writes the new messages' `messages_fts` rows in one statement, what the trigger

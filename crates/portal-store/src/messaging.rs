@@ -525,8 +525,9 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String]) -> Result<
     let tail = " ORDER BY p.last_message_at DESC, p.conversation_id DESC LIMIT {limit}";
     let rows: Vec<MatchRow> = on_backend!(
         conn,
-        // Each word: the caller's own messages that match it (an AND of the caller's owner token
-        // and the word inside FTS5), or a matching subject or participant name.
+        // Each word: the caller's own messages that match it, or the caller's own conversations
+        // whose subject or participant names match it (each an AND of the caller's owner token
+        // and the word inside FTS5, so that other people's matches are never read).
         sqlite | c | {
             let mut sql = head.replace("{kind}", "?").replace("{id}", "?");
             for _ in words {
@@ -548,7 +549,8 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String]) -> Result<
                 // the text columns so that it never matches an owner token: no operator in it.
                 let word = format!("\"{}\"*", w.replace('"', "\"\""));
                 let mine = format!("owners : \"{owner}\" AND {{body sender_name}} : {word}");
-                q = q.bind::<Text, _>(mine).bind::<Text, _>(word);
+                let named = format!("owners : \"{owner}\" AND {{subject participant_names}} : {word}");
+                q = q.bind::<Text, _>(mine).bind::<Text, _>(named);
             }
             q.load(c).await
         },

@@ -7,7 +7,8 @@ use time::PrimitiveDateTime;
 
 use crate::StoreError;
 use crate::db::{DbConn, on_backend};
-use crate::schema::{sessions, sign_in_failures};
+use crate::schema::{sessions, sign_in_failures, staff_locations, staff_users};
+use crate::staff::StaffRow;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
@@ -35,6 +36,30 @@ pub async fn find(conn: &mut DbConn, token_hash: &str) -> Result<Option<SessionR
         .first(c)
         .await
         .optional())?)
+}
+
+/// A session, and when it is a staff user's, their row and the ids of their locations.
+pub type StaffSession = (SessionRow, Option<(StaffRow, Vec<String>)>);
+
+/// The session of `token_hash` with its staff user and their locations, in one statement: every
+/// signed-in staff request starts here, and on SQLite each statement is a hop to a blocking
+/// thread (three lookups were a tenth of a small request's time).
+pub async fn find_with_staff(conn: &mut DbConn, token_hash: &str) -> Result<Option<StaffSession>, StoreError> {
+    let rows: Vec<(SessionRow, Option<StaffRow>, Option<String>)> = on_backend!(conn, |c| sessions::table
+        .left_join(staff_users::table.on(sessions::user_kind.eq("staff").and(staff_users::id.eq(sessions::user_id))),)
+        .left_join(staff_locations::table.on(staff_locations::staff_id.eq(staff_users::id)))
+        .filter(sessions::token_hash.eq(token_hash))
+        .order(staff_locations::location_id.asc())
+        .select((SessionRow::as_select(), Option::<StaffRow>::as_select(), staff_locations::location_id.nullable()))
+        .load(c)
+        .await)?;
+    let mut rows = rows.into_iter();
+    let Some((session, staff, first_location)) = rows.next() else { return Ok(None) };
+    let staff = staff.map(|staff| {
+        let locations = first_location.into_iter().chain(rows.filter_map(|(_, _, l)| l)).collect();
+        (staff, locations)
+    });
+    Ok(Some((session, staff)))
 }
 
 pub async fn touch(conn: &mut DbConn, token_hash: &str, at: PrimitiveDateTime) -> Result<(), StoreError> {
