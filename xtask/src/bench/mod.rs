@@ -165,7 +165,8 @@ async fn bench(binary: &Path, args: &BenchArgs) -> Result<ExitCode> {
         Vec::new()
     };
 
-    let notifications = if args.runs(Section::Notifications) {
+    // Its tables are printed as each backend finishes (a run of many minutes per backend).
+    if args.runs(Section::Notifications) {
         let run = notifications::Run {
             binary,
             events: args.notification_events,
@@ -173,10 +174,8 @@ async fn bench(binary: &Path, args: &BenchArgs) -> Result<ExitCode> {
             backend: args.notifications_backend,
             sink: &sink,
         };
-        notifications::run(&run).await?
-    } else {
-        Vec::new()
-    };
+        notifications::run(&run).await?;
+    }
 
     if let Some(results) = demo.filter(|results| !results.is_empty()) {
         print_table(&results, args);
@@ -186,9 +185,6 @@ async fn bench(binary: &Path, args: &BenchArgs) -> Result<ExitCode> {
     }
     for report in &messaging {
         report.print(args.concurrency, args.duration);
-    }
-    for report in &notifications {
-        report.print();
     }
     Ok(ExitCode::SUCCESS)
 }

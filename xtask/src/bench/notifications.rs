@@ -70,7 +70,7 @@ pub struct Run<'a> {
     pub sink: &'a SmtpSink,
 }
 
-pub struct BackendReport {
+struct BackendReport {
     backend: Backend,
     seed: Value,
     load: Duration,
@@ -93,8 +93,8 @@ pub struct BackendReport {
     end_to_end: Vec<f64>,
 }
 
-pub async fn run(run: &Run<'_>) -> Result<Vec<BackendReport>> {
-    let mut reports = Vec::new();
+/// Runs each backend and prints its table as soon as it is done.
+pub async fn run(run: &Run<'_>) -> Result<()> {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         if run.backend.is_some_and(|only| only != backend) {
             continue;
@@ -105,7 +105,9 @@ pub async fn run(run: &Run<'_>) -> Result<Vec<BackendReport>> {
         match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}/notifications.db", dir.path().display());
-                reports.push(on_database(run, backend, &url, dir.path()).await?);
+                // At once: a run of many minutes must not lose one backend's figures when the
+                // next one fails.
+                on_database(run, backend, &url, dir.path()).await?.print();
             }
             Backend::Postgres => {
                 let Some(binaries) = Binaries::find() else {
@@ -117,11 +119,11 @@ pub async fn run(run: &Run<'_>) -> Result<Vec<BackendReport>> {
                 };
                 // Declared after `dir`: dropped (stopped) before it, after the server.
                 let cluster = Cluster::start_with(&binaries, POSTGRES_SETTINGS)?;
-                reports.push(on_database(run, backend, &cluster.url, dir.path()).await?);
+                on_database(run, backend, &cluster.url, dir.path()).await?.print();
             }
         }
     }
-    Ok(reports)
+    Ok(())
 }
 
 fn unix_now() -> f64 {
@@ -452,7 +454,7 @@ fn ms(seconds: Option<f64>) -> String {
 }
 
 impl BackendReport {
-    pub fn print(&self) {
+    fn print(&self) {
         let backend = match self.backend {
             Backend::Sqlite => "SQLite",
             Backend::Postgres => "PostgreSQL",
