@@ -95,6 +95,23 @@ pub enum BenchSeedCommand {
         #[arg(long, default_value_t = 100_000)]
         requests: u32,
     },
+    /// Issue 6's notifications benchmark: a clinic with `--staff` clinicians, each signed in
+    /// (their bearer tokens written to `--tokens`, one a line), `--events` patients each with one
+    /// clinician on the care team, five rules (toast and e-mail, to the care team) and one
+    /// registration event per patient, parked in the outbox. Prints one JSON line. With
+    /// `--release-events` (on the seeded database, while the server runs) it only makes the
+    /// parked events due at once, as if they had just been committed.
+    Notifications {
+        #[arg(long, default_value_t = 1_000)]
+        staff: u32,
+        #[arg(long, default_value_t = 10_000)]
+        events: u32,
+        /// Where to write the staff's bearer tokens (staff member n on line n + 1).
+        #[arg(long, required_unless_present = "release_events")]
+        tokens: Option<PathBuf>,
+        #[arg(long)]
+        release_events: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +226,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::BenchSeed { command: BenchSeedCommand::Messaging { patients, staff, messages, requests } } => {
             return bench_seed_messaging(&config, MessagingCounts { patients, staff, messages, requests }).await;
         }
+        Command::BenchSeed { command: BenchSeedCommand::Notifications { staff, events, tokens, release_events } } => {
+            return bench_seed_notifications(&config, staff, events, tokens, release_events).await;
+        }
         Command::Audit { command: AuditCommand::Verify } => {
             let db = open_db(&config).await?;
             let report = portal_practice::audit_log::verify(&db).await?;
@@ -244,6 +264,47 @@ async fn bench_seed_messaging(config: &Config, counts: MessagingCounts) -> anyho
         Ok(report) => {
             let mut line = serde_json::to_value(&report)?;
             line["password"] = password.into();
+            println!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ (SeedError::NotEmpty | SeedError::Invalid(_))) => {
+            eprintln!("portal: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(SeedError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// `portal bench-seed notifications`: the data, or (`--release-events`) the start signal.
+async fn bench_seed_notifications(
+    config: &Config,
+    staff: u32,
+    events: u32,
+    tokens: Option<PathBuf>,
+    release_events: bool,
+) -> anyhow::Result<ExitCode> {
+    use portal_store::bench_seed::{NotificationsSeed, SeedError, release_notification_events, seed_notifications};
+    let db = open_db(config).await?;
+    if release_events {
+        let released = release_notification_events(&db).await?;
+        // Taken after the commit: from here on the worker may see the events.
+        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
+        println!("{}", serde_json::json!({ "released": released, "released_at_unix": at }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(tokens_path) = tokens else { anyhow::bail!("--tokens is required") };
+    let password = crate::demo::random_password(&mut rand::rngs::OsRng);
+    let parsed = portal_core::staff::NewPassword::parse(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password_hash = portal_auth::PasswordHasher::new(1).hash(&parsed).await?;
+    let (raw, token_hashes): (Vec<String>, Vec<String>) = (0..staff).map(|_| portal_auth::tokens::new_token()).unzip();
+    match seed_notifications(&db, &NotificationsSeed { staff, events, password_hash, token_hashes }).await {
+        Ok(report) => {
+            // Bearer tokens of fictitious bench staff, for the benchmark's clients only.
+            std::fs::write(&tokens_path, raw.join("\n") + "\n")
+                .map_err(|e| anyhow::anyhow!("{}: {e}", tokens_path.display()))?;
+            let mut line = serde_json::to_value(&report)?;
+            line["password"] = password.into();
+            line["tokens"] = tokens_path.display().to_string().into();
             println!("{line}");
             Ok(ExitCode::SUCCESS)
         }

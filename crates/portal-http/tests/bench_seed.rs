@@ -240,3 +240,89 @@ async fn the_messaging_loader_gives_what_the_benchmark_uses() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("empty database"));
     assert_eq!(count(db, "messages").await, MESSAGES + 1);
 }
+
+fn bench_seed_notifications(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portal"))
+        .args(["bench-seed", "notifications"])
+        .args(args)
+        .env("PORTAL_DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("portal runs")
+}
+
+/// `portal bench-seed notifications` (issue 6's benchmark): the clinic, signed-in staff whose
+/// tokens are written out, one patient per event with a clinician on the care team, five rules,
+/// and the events parked until `--release-events`; released, the worker turns each into five
+/// notifications for the patient's clinician, with their e-mails queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notifications_loader_parks_events_that_the_worker_delivers_once_released() {
+    let t = TestDb::new().await;
+    let dir = std::env::temp_dir().join(format!("portal-bench-notify-{}", portal_store::ids::new_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tokens_path = dir.join("tokens.txt");
+    let out = bench_seed_notifications(
+        &t.url,
+        &["--staff", "12", "--events", "60", "--tokens", tokens_path.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(
+        (line["staff"].as_u64(), line["events"].as_u64(), line["rules"].as_u64()),
+        (Some(12), Some(60), Some(5))
+    );
+    assert_eq!(line["notifications_per_event"], 5);
+
+    assert_eq!(count(&t.db, "staff_users WHERE active AND role = 'clinician'").await, 12);
+    assert_eq!(count(&t.db, "staff_locations").await, 12);
+    assert_eq!(count(&t.db, "patients").await, 60);
+    assert_eq!(count(&t.db, "care_team_members").await, 60);
+    assert_eq!(count(&t.db, "notification_rules WHERE toast AND email AND recipient_care_team").await, 5);
+    assert_eq!(count(&t.db, "outbox_events WHERE kind = 'portal_registration_completed'").await, 60);
+
+    // Each token is a staff session of its own.
+    let tokens: Vec<String> = std::fs::read_to_string(&tokens_path).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(tokens.len(), 12);
+    for token in &tokens {
+        let hash = portal_auth::tokens::hash_token(token);
+        assert_eq!(count(&t.db, &format!("sessions WHERE token_hash = '{hash}' AND user_kind = 'staff'")).await, 1);
+    }
+    assert_eq!(count(&t.db, "sessions").await, 12);
+
+    // Parked: a worker finds nothing due.
+    let mail_dir = dir.join("mail");
+    let mailer = portal_notify::Mailer::from_url(&format!("file://{}", mail_dir.display())).unwrap();
+    let settings = portal_notify::Settings::new("https://portal.example.test", "Portal <portal@example.test>").unwrap();
+    let worker = portal_notify::Worker::new(t.db.clone(), mailer, settings);
+    let stop = portal_notify::CancellationToken::new();
+    assert_eq!(worker.deliver_due(&stop).await.unwrap().claimed, 0, "parked events are not due");
+
+    let out = bench_seed_notifications(&t.url, &["--release-events"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let released: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(released["released"], 60);
+    assert!(released["released_at_unix"].as_f64().is_some());
+    while worker.deliver_due(&stop).await.unwrap().claimed > 0 {}
+    assert_eq!(count(&t.db, "staff_notifications WHERE toast AND email").await, 300);
+    // Five for each event, all to one clinician (the patient's care team), twenty-five each.
+    assert_eq!(
+        count(
+            &t.db,
+            "(SELECT n.event_id FROM staff_notifications n JOIN outbox_events e ON e.id = n.event_id \
+             GROUP BY n.event_id HAVING COUNT(*) = 5 AND COUNT(DISTINCT n.staff_id) = 1) AS x"
+        )
+        .await,
+        60
+    );
+    assert_eq!(
+        count(&t.db, "(SELECT staff_id FROM staff_notifications GROUP BY staff_id HAVING COUNT(*) = 25) AS x").await,
+        12
+    );
+    assert_eq!(count(&t.db, "outbox_events WHERE delivered_at IS NOT NULL").await, 60 + 300, "events and e-mails");
+
+    // Only into an empty database.
+    let again =
+        bench_seed_notifications(&t.url, &["--staff", "2", "--events", "2", "--tokens", tokens_path.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2), "a second load is refused");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -9,10 +9,13 @@
 //! stream), signalled through [`crate::hub`]; nothing here holds health information in a log
 //! or an e-mail.
 
+use std::collections::HashSet;
+
 use portal_core::events::{DomainEvent, Relation};
 use portal_core::notifications::{self as rules, Candidate, EventFacts, NotificationEvent, Recipients, Rule};
 use portal_core::staff::{Permission, StaffRole};
 use portal_store::notifications::{self as store, NotificationRow, RuleRow};
+use portal_store::staff::StaffRow;
 use portal_store::{Db, DbConn, StoreError, ids::new_id, org, outbox, portal_access, staff as staff_store};
 use time::PrimitiveDateTime;
 
@@ -80,19 +83,53 @@ pub fn rule_of(row: &RuleRow) -> Option<Rule> {
     })
 }
 
-/// Every staff member as a rule's recipient at `location` for `patient`'s care team.
+/// Every staff member as a rule's recipient at `location` for `patient`'s care team (the
+/// recipient picker; delivery reads only the people its rules can name, [`candidates_for`]).
 pub async fn candidates(conn: &mut DbConn, location: &str, care_team: &[String]) -> Result<Vec<Candidate>, StoreError> {
-    let links = staff_store::all_location_links(conn).await?;
-    Ok(staff_store::list(conn)
+    let linked: HashSet<String> = staff_store::all_location_links(conn)
         .await?
         .into_iter()
-        .map(|s| {
-            let role = StaffRole::parse(&s.role).ok();
-            let everywhere = role.is_some_and(|r| r.has(Permission::AllLocations));
-            let at_location = everywhere || links.iter().any(|(sid, lid)| *sid == s.id && lid == location);
-            Candidate { on_care_team: care_team.contains(&s.id), id: s.id, active: s.active, role, at_location }
-        })
-        .collect())
+        .filter(|(_, lid)| lid == location)
+        .map(|(sid, _)| sid)
+        .collect();
+    Ok(staff_store::list(conn).await?.iter().map(|s| candidate(s, linked.contains(&s.id), care_team)).collect())
+}
+
+fn candidate(s: &StaffRow, linked: bool, care_team: &[String]) -> Candidate {
+    let role = StaffRole::parse(&s.role).ok();
+    let everywhere = role.is_some_and(|r| r.has(Permission::AllLocations));
+    Candidate {
+        on_care_team: care_team.contains(&s.id),
+        id: s.id.clone(),
+        active: s.active,
+        role,
+        at_location: everywhere || linked,
+    }
+}
+
+/// The people `rules` can name for an event at `location` (the users they name, the care team
+/// when one of them asks for it, the holders of their roles), as candidates in the order of
+/// [`candidates`], with their e-mail addresses.
+pub async fn candidates_for(
+    conn: &mut DbConn,
+    location: &str,
+    care_team: &[String],
+    rules: &[&Rule],
+) -> Result<(Vec<Candidate>, Vec<(String, String)>), StoreError> {
+    let mut ids: Vec<String> = rules.iter().flat_map(|r| r.recipients.users.iter().cloned()).collect();
+    if rules.iter().any(|r| r.recipients.care_team) {
+        ids.extend(care_team.iter().cloned());
+    }
+    ids.sort();
+    ids.dedup();
+    let mut roles: Vec<String> =
+        rules.iter().flat_map(|r| r.recipients.roles.iter().map(|role| role.as_str().to_owned())).collect();
+    roles.sort();
+    roles.dedup();
+    let rows = store::recipient_staff(conn, location, &ids, &roles).await?;
+    let people = rows.iter().map(|(s, linked)| candidate(s, *linked, care_team)).collect();
+    let emails = rows.into_iter().map(|(s, _)| (s.id, s.email)).collect();
+    Ok((people, emails))
 }
 
 /// Writes the notifications `event` (outbox id `event_id`) calls for at `now` and queues their
@@ -123,9 +160,8 @@ pub async fn deliver(
     }
     let location = org::find_location(&mut conn, &patient.location_id).await?;
     let team = portal_store::messaging::care_team_ids(&mut conn, &patient.id).await?;
-    let people = candidates(&mut conn, &patient.location_id, &team).await?;
-    let emails: Vec<(String, String)> =
-        staff_store::list(&mut conn).await?.into_iter().map(|s| (s.id, s.email)).collect();
+    let rules_live: Vec<&Rule> = live.iter().map(|(_, r)| r).collect();
+    let (people, emails) = candidates_for(&mut conn, &patient.location_id, &team, &rules_live).await?;
     drop(conn);
     let facts = EventFacts {
         patient_name: format!("{} {}", patient.first_name, patient.last_name),

@@ -1219,6 +1219,297 @@ async fn analyze(db: &Db) -> Result<(), StoreError> {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Staff notifications (issue 6's benchmark: `portal bench-seed notifications`)
+// ---------------------------------------------------------------------------------------------
+
+/// The rules of the notifications benchmark: five live rules on Portal Registration Completed,
+/// each toast and e-mail, each to the patient's care team. A clinic could well have five such
+/// rules (an alert, a welcome call, a chart check...), and the care team is what spreads the
+/// toasts over the staff: every patient has one clinician on it, so each event notifies one
+/// person five times, and the toasts fall evenly on every connected staff member.
+pub const NOTIFICATION_RULES: [&str; 5] =
+    ["New registration", "Welcome call", "Check the chart", "Insurance on file", "Portal onboarding done"];
+
+/// What the notifications benchmark loads. `token_hashes` (SHA-256 of bearer tokens made by the
+/// caller, one per staff member) become the staff's sessions: signing 1,000 people in through
+/// argon2 would cost 20 core-seconds and measure nothing of interest.
+#[derive(Debug, Clone)]
+pub struct NotificationsSeed {
+    pub staff: u32,
+    /// Also the number of patients: each event is one patient's registration.
+    pub events: u32,
+    pub password_hash: String,
+    pub token_hashes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationsSeedReport {
+    pub staff: u64,
+    pub patients: u64,
+    pub rules: u64,
+    /// Registration events parked in the outbox, each due to become [`NOTIFICATION_RULES`]`.len()`
+    /// notifications (toast and e-mail) for the patient's clinician.
+    pub events: u64,
+    pub notifications_per_event: u64,
+    pub location_id: String,
+    pub insert_seconds: f64,
+}
+
+/// Loads the notifications benchmark's data into an empty, migrated database: a clinic with one
+/// location, `staff` clinicians there with a session each, `events` patients each with one of
+/// them (in turn) on the care team, the rules, and one registration event per patient parked in
+/// the outbox until [`release_notification_events`].
+pub async fn seed_notifications(db: &Db, seed: &NotificationsSeed) -> Result<NotificationsSeedReport, SeedError> {
+    if !(1..=100_000).contains(&seed.staff) || !(1..=1_000_000).contains(&seed.events) {
+        return Err(SeedError::Invalid("staff must be 1 to 100,000 and events 1 to 1,000,000".into()));
+    }
+    if seed.token_hashes.len() != seed.staff as usize {
+        return Err(SeedError::Invalid("one session token per staff member".into()));
+    }
+    let seed = seed.clone();
+    let started = Instant::now();
+    let mut report = db.write(move |tx| Box::pin(async move { load_notifications(tx, &seed).await })).await?;
+    report.insert_seconds = started.elapsed().as_secs_f64();
+    analyze(db).await?;
+    Ok(report)
+}
+
+async fn load_notifications(tx: &mut DbConn, seed: &NotificationsSeed) -> Result<NotificationsSeedReport, SeedError> {
+    if staff::count(tx).await? > 0 || patients::count(tx).await? > 0 {
+        return Err(SeedError::NotEmpty);
+    }
+    let d = Dialect(tx.backend());
+    let (int, uuid) = (d.int(), d.uuid());
+    let now = portal_core::time_util::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let unix = now.assume_utc().unix_timestamp();
+    let ts = match d.0 {
+        Backend::Sqlite => format!("datetime({unix}, 'unixepoch')"),
+        Backend::Postgres => format!("(to_timestamp({unix}) AT TIME ZONE 'UTC')"),
+    };
+    org::update_company(tx, &CompanyUpdate { name: "Bench Family Health", phone: None, brand_by_location: false })
+        .await?;
+    org::set_use_portal(tx, true).await?;
+    let location = ids::new_id();
+    let fields = LocationFields {
+        name: "Bench Downtown".into(),
+        address_line1: Some("1 Main St".into()),
+        city: Some("Cambridge".into()),
+        state: Some("MA".into()),
+        zip: Some("02139".into()),
+        phone: None,
+        time_zone: "America/New_York".into(),
+    };
+    org::insert_location(tx, &location, &fields).await?;
+
+    let (s, p) = (u64::from(seed.staff), u64::from(seed.events));
+    let numbers = s.max(p);
+    let fill = match d.0 {
+        Backend::Sqlite => format!(
+            "INSERT INTO bench_num (n) WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n + 1 < {numbers}) \
+             SELECT n FROM s"
+        ),
+        Backend::Postgres => format!("INSERT INTO bench_num (n) SELECT generate_series(0, {numbers} - 1)"),
+    };
+    batch(
+        tx,
+        &format!(
+            "CREATE TEMP TABLE bench_num (n {int} PRIMARY KEY);
+             CREATE TEMP TABLE bench_staff (n {int} PRIMARY KEY, id TEXT NOT NULL);
+             CREATE TEMP TABLE bench_patients (n {int} PRIMARY KEY, id TEXT NOT NULL, account_id TEXT NOT NULL);"
+        ),
+    )
+    .await?;
+    step(tx, "numbers", &fill, &[]).await?;
+    step(
+        tx,
+        "staff (staging)",
+        &format!("INSERT INTO bench_staff (n, id) SELECT n, {uuid} FROM bench_num WHERE n < {s}"),
+        &[],
+    )
+    .await?;
+    step(
+        tx,
+        "patients (staging)",
+        &format!(
+            "INSERT INTO bench_patients (n, id, account_id) SELECT n, {uuid}, {uuid} FROM bench_num WHERE n < {p}"
+        ),
+        &[],
+    )
+    .await?;
+    step(
+        tx,
+        "staff_users",
+        &format!(
+            "INSERT INTO staff_users (id, email, name, password_hash, role, active, perm_allow_document_share,
+                 perm_available_for_portal_messages, perm_manage_portal_packages, perm_manage_portal_settings,
+                 created_at, updated_at)
+             SELECT id, 'staff' || n || '@bench.example', 'Clinician ' || n, $1, 'clinician', TRUE, FALSE, TRUE, FALSE,
+                 FALSE, {ts}, {ts}
+             FROM bench_staff ORDER BY n"
+        ),
+        std::slice::from_ref(&seed.password_hash),
+    )
+    .await?;
+    step(
+        tx,
+        "staff_locations",
+        "INSERT INTO staff_locations (staff_id, location_id) SELECT id, $1 FROM bench_staff",
+        std::slice::from_ref(&location),
+    )
+    .await?;
+    step(
+        tx,
+        "patients",
+        &format!(
+            "INSERT INTO patients (id, record_number, first_name, last_name, search_name, date_of_birth, email, phone,
+                 address_line1, city, state, zip, location_id, status, created_at, updated_at, portal_access,
+                 portal_last_invited_at, portal_last_signed_in_at)
+             SELECT id, 'N-' || (100000 + n), 'Pat' || n, 'Bench', lower('bench pat' || n), {dob},
+                 'patient' || n || '@bench.example', NULL, NULL, 'Cambridge', 'MA', '02139', $1, 'active', {ts}, {ts},
+                 TRUE, {ts}, NULL
+             FROM bench_patients ORDER BY n",
+            dob = d.date("n % 24000")
+        ),
+        std::slice::from_ref(&location),
+    )
+    .await?;
+    // Patient n's clinician is staff member n mod staff: the toasts spread evenly.
+    step(
+        tx,
+        "care_team_members",
+        &format!(
+            "INSERT INTO care_team_members (patient_id, staff_id, team_role, added_at)
+             SELECT p.id, s.id, 'Primary clinician', {ts}
+             FROM bench_patients p JOIN bench_staff s ON s.n = p.n % {s} ORDER BY p.n"
+        ),
+        &[],
+    )
+    .await?;
+    // The events as the registration use case records them (the payload is the serialised
+    // domain event), parked in the year 9999 until released: the worker claims only events
+    // whose `available_at` has come.
+    let template = serde_json::to_string(&portal_core::events::DomainEvent::PortalRegistrationCompleted {
+        account_id: "@ACCOUNT@".into(),
+        patient_id: "@PATIENT@".into(),
+        relation: portal_core::events::Relation::Myself,
+    })
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let parked = match d.0 {
+        Backend::Sqlite => "'9999-01-01 00:00:00'",
+        Backend::Postgres => "TIMESTAMP '9999-01-01 00:00:00'",
+    };
+    step(
+        tx,
+        "outbox_events (parked)",
+        &format!(
+            "INSERT INTO outbox_events (id, kind, payload, created_at, available_at, attempts)
+             SELECT {uuid}, 'portal_registration_completed', replace(replace($1, '@ACCOUNT@', account_id), '@PATIENT@', id),
+                 {ts}, {parked}, 0
+             FROM bench_patients ORDER BY n"
+        ),
+        &[template],
+    )
+    .await?;
+    batch(tx, "DROP TABLE bench_num; DROP TABLE bench_staff; DROP TABLE bench_patients").await?;
+
+    // The staff's sessions, one per token, in staff order.
+    let staff_ids = {
+        use crate::schema::staff_users;
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        let rows: Vec<(String, String)> =
+            on_backend!(tx, |c| staff_users::table.select((staff_users::id, staff_users::email)).load(c).await)
+                .map_err(StoreError::from)?;
+        let mut by_n: Vec<(u64, String)> = rows
+            .into_iter()
+            .filter_map(|(id, email)| {
+                email.strip_prefix("staff")?.strip_suffix("@bench.example")?.parse().ok().map(|n| (n, id))
+            })
+            .collect();
+        by_n.sort();
+        by_n.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+    };
+    let started = Instant::now();
+    for (staff_id, hash) in staff_ids.iter().zip(&seed.token_hashes) {
+        crate::sessions::insert(
+            tx,
+            &crate::sessions::SessionRow {
+                token_hash: hash.clone(),
+                user_kind: "staff".into(),
+                user_id: staff_id.clone(),
+                created_at: now,
+                last_seen_at: now,
+                absolute_expires_at: now + time::Duration::hours(12),
+                ip: None,
+                user_agent: Some("portal bench-seed".into()),
+            },
+        )
+        .await?;
+    }
+    log_step("sessions", staff_ids.len(), started.elapsed());
+
+    for name in NOTIFICATION_RULES {
+        crate::notifications::insert_rule(
+            tx,
+            &crate::notifications::RuleRow {
+                id: ids::new_id(),
+                location_id: location.clone(),
+                event: "registration_completed".into(),
+                name: name.into(),
+                starts_on: now.date() - time::Duration::days(1),
+                ends_on: None,
+                severity: "information".into(),
+                recipient_users: String::new(),
+                recipient_care_team: true,
+                recipient_roles: String::new(),
+                title: format!("{name}: {{patient_name}}"),
+                message: "{patient_name} completed portal registration at {location}.".into(),
+                toast: true,
+                email: true,
+                deleted_at: None,
+                created_by_name: "portal bench-seed".into(),
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await?;
+    }
+    Ok(NotificationsSeedReport {
+        staff: s,
+        patients: p,
+        rules: NOTIFICATION_RULES.len() as u64,
+        events: p,
+        notifications_per_event: NOTIFICATION_RULES.len() as u64,
+        location_id: location,
+        insert_seconds: 0.0,
+    })
+}
+
+/// Makes every parked benchmark event due now, in one transaction (as if that many use cases
+/// committed at once); the number released. Their `created_at` becomes now as well: the
+/// moment they entered the outbox for the worker.
+pub async fn release_notification_events(db: &Db) -> Result<usize, StoreError> {
+    use crate::schema::outbox_events;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    db.write(|tx| {
+        Box::pin(async move {
+            let now = portal_core::time_util::now_utc();
+            // Parked at the year 9999 (see the load); nothing real is due centuries ahead.
+            let parked = now + time::Duration::days(365 * 1000);
+            Ok(on_backend!(tx, |c| diesel::update(
+                outbox_events::table.filter(outbox_events::available_at.gt(parked))
+            )
+            .set((outbox_events::available_at.eq(now), outbox_events::created_at.eq(now)))
+            .execute(c)
+            .await)?)
+        })
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

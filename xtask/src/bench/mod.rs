@@ -1,11 +1,13 @@
 //! `cargo xtask bench`: build `portal` in release, start a demo server on loopback, load it with a
 //! list of named scenarios and print a Markdown table of throughput and latency; then the
-//! bulk-invitation run (`bulk`) and the secure-messaging run on both backends (`messaging`).
+//! bulk-invitation run (`bulk`), the secure-messaging run on both backends (`messaging`) and the
+//! staff-notifications run on both backends (`notifications`).
 
 mod bulk;
 mod http;
 mod load;
 mod messaging;
+mod notifications;
 mod smtp;
 
 use std::fs::File;
@@ -56,7 +58,18 @@ pub struct BenchArgs {
     /// Run the messaging benchmark on this backend only (default: both).
     #[arg(long, value_enum)]
     messaging_backend: Option<messaging::Backend>,
-    /// Run only this section (default: all three; `--bulk-patients 0` and `--messages 0` also skip theirs).
+    /// Events of the staff-notifications run (issue 6: each matches five rules, toast and
+    /// e-mail, delivered by the worker to connected SSE clients and the SMTP sink); 0 skips it.
+    #[arg(long, default_value_t = 10_000)]
+    notification_events: u32,
+    /// Staff members of the notifications run, each with an open toast stream.
+    #[arg(long, default_value_t = 1_000)]
+    notification_clients: u32,
+    /// Run the notifications benchmark on this backend only (default: both).
+    #[arg(long, value_enum)]
+    notifications_backend: Option<messaging::Backend>,
+    /// Run only this section (default: all four; `--bulk-patients 0`, `--messages 0` and
+    /// `--notification-events 0` also skip theirs).
     #[arg(long, value_enum)]
     only: Option<Section>,
 }
@@ -69,6 +82,8 @@ enum Section {
     Bulk,
     /// Secure messaging with a million messages, on each backend.
     Messaging,
+    /// Staff notifications: toasts to 1,000 connected clients and e-mails, on each backend.
+    Notifications,
 }
 
 impl BenchArgs {
@@ -78,6 +93,7 @@ impl BenchArgs {
                 Section::Demo => true,
                 Section::Bulk => self.bulk_patients > 0,
                 Section::Messaging => self.messages > 0,
+                Section::Notifications => self.notification_events > 0,
             }
     }
 }
@@ -148,6 +164,18 @@ async fn bench(binary: &Path, args: &BenchArgs) -> Result<ExitCode> {
     } else {
         Vec::new()
     };
+
+    // Its tables are printed as each backend finishes (a run of many minutes per backend).
+    if args.runs(Section::Notifications) {
+        let run = notifications::Run {
+            binary,
+            events: args.notification_events,
+            clients: args.notification_clients,
+            backend: args.notifications_backend,
+            sink: &sink,
+        };
+        notifications::run(&run).await?;
+    }
 
     if let Some(results) = demo.filter(|results| !results.is_empty()) {
         print_table(&results, args);
