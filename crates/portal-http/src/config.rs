@@ -321,6 +321,11 @@ mod tests {
         );
         assert_eq!(with(|a| a.mail_retry_max_secs = Some("1".into())).unwrap_err().name, "PORTAL_MAIL_RETRY_MAX_SECS");
         assert_eq!(with(|a| a.mail_max_attempts = Some("0".into())).unwrap_err().name, "PORTAL_MAIL_MAX_ATTEMPTS");
+        assert_eq!(with(|_| {}).unwrap().db_max_connections, DEFAULT_DB_MAX_CONNECTIONS);
+        assert_eq!(with(|a| a.db_max_connections = Some("4".into())).unwrap().db_max_connections, 4);
+        assert_eq!(with(|a| a.db_max_connections = Some("0".into())).unwrap_err().name, "PORTAL_DB_MAX_CONNECTIONS");
+        assert_eq!(with(|a| a.db_max_connections = Some("201".into())).unwrap_err().name, "PORTAL_DB_MAX_CONNECTIONS");
+        assert_eq!(with(|a| a.db_max_connections = Some("many".into())).unwrap_err().name, "PORTAL_DB_MAX_CONNECTIONS");
         assert_eq!(with(|a| a.mail_url = Some("smtp://h?tls=maybe".into())).unwrap_err().name, "PORTAL_MAIL_URL");
         assert_eq!(with(|a| a.mail_url = Some("mailto:x".into())).unwrap_err().name, "PORTAL_MAIL_URL");
         assert_eq!(
