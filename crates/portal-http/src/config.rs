@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use ipnet::IpNet;
+use portal_store::PoolOptions;
 use serde::Deserialize;
 
 /// Settings shared by every subcommand that touches the database or serves.
@@ -122,10 +123,6 @@ pub fn redact(url: &str) -> String {
 }
 
 /// A whole number from the flag or variable (text), else the file, else the default, within `range`.
-/// The pool's default size: enough for a PostgreSQL server's requests and worker on a small
-/// machine; on SQLite, reads (the one writer has a pool of its own).
-pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
-
 fn number(
     name: &'static str,
     flag: &Option<String>,
@@ -196,7 +193,7 @@ impl Config {
             "PORTAL_DB_MAX_CONNECTIONS",
             &args.db_max_connections,
             file.db_max_connections,
-            u64::from(DEFAULT_DB_MAX_CONNECTIONS),
+            u64::from(PoolOptions::default().max_connections),
             1..=200,
         )?;
         let pick = |flag: &Option<String>, file: Option<String>, default: &str| -> String {
@@ -254,7 +251,8 @@ impl Config {
             mail_retry,
             trusted_proxies,
             log_format,
-            db_max_connections: u32::try_from(db_max_connections).unwrap_or(DEFAULT_DB_MAX_CONNECTIONS),
+            // At most 200: checked above.
+            db_max_connections: u32::try_from(db_max_connections).unwrap_or(200),
         })
     }
 
@@ -321,7 +319,7 @@ mod tests {
         );
         assert_eq!(with(|a| a.mail_retry_max_secs = Some("1".into())).unwrap_err().name, "PORTAL_MAIL_RETRY_MAX_SECS");
         assert_eq!(with(|a| a.mail_max_attempts = Some("0".into())).unwrap_err().name, "PORTAL_MAIL_MAX_ATTEMPTS");
-        assert_eq!(with(|_| {}).unwrap().db_max_connections, DEFAULT_DB_MAX_CONNECTIONS);
+        assert_eq!(with(|_| {}).unwrap().db_max_connections, PoolOptions::default().max_connections);
         assert_eq!(with(|a| a.db_max_connections = Some("4".into())).unwrap().db_max_connections, 4);
         assert_eq!(with(|a| a.db_max_connections = Some("0".into())).unwrap_err().name, "PORTAL_DB_MAX_CONNECTIONS");
         assert_eq!(with(|a| a.db_max_connections = Some("201".into())).unwrap_err().name, "PORTAL_DB_MAX_CONNECTIONS");

@@ -5,66 +5,20 @@
 #[path = "../../portal-notify/tests/common/smtp.rs"]
 mod smtp;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::serve::{PUBLIC_URL, ServeProcess};
 use portal_core::events::{DomainEvent, LinkPurpose};
 use portal_core::time_util::{now_utc, rfc3339};
 use portal_store::outbox::{self, OutboxEvent};
 use portal_store::testing::TestDb;
 use smtp::SmtpServer;
 
-const PUBLIC_URL: &str = "https://portal.clinic.example";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port()
-}
-
-struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(db_url: &str, smtp_port: u16, dir: &Path, n: u32) -> Server {
-        let log = dir.join(format!("portal-{n}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_portal"))
-            .arg("serve")
-            .current_dir(dir)
-            .env("PORTAL_DATABASE_URL", db_url)
-            .env("PORTAL_BIND", format!("127.0.0.1:{}", free_port()))
-            .env("PORTAL_PUBLIC_URL", PUBLIC_URL)
-            .env("PORTAL_MAIL_URL", format!("smtp://127.0.0.1:{smtp_port}?tls=none"))
-            .env("PORTAL_MAIL_FROM", "Clinic Portal <portal@clinic.example>")
-            .env("PORTAL_MAIL_RETRY_BASE_SECS", "1")
-            .env("PORTAL_MAIL_RETRY_MAX_SECS", "1")
-            .env("RUST_LOG", "warn,portal_notify=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("portal serve starts");
-        Server { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill_9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// Retries after a second, so that a failed attempt does not hold the test up.
+const QUICK_RETRIES: &[(&str, &str)] = &[("PORTAL_MAIL_RETRY_BASE_SECS", "1"), ("PORTAL_MAIL_RETRY_MAX_SECS", "1")];
 
 async fn event(db: &portal_store::Db, id: &str) -> OutboxEvent {
     let mut conn = db.read().await.expect("connection");
@@ -74,7 +28,7 @@ async fn event(db: &portal_store::Db, id: &str) -> OutboxEvent {
 async fn wait_for(
     db: &portal_store::Db,
     id: &str,
-    server: &Server,
+    server: &ServeProcess,
     check: impl Fn(&OutboxEvent) -> bool,
 ) -> OutboxEvent {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -96,7 +50,7 @@ async fn an_email_recorded_before_a_kill_9_is_delivered_after_the_restart() {
     let smtp = SmtpServer::start().await;
     smtp.stop();
 
-    let first = Server::start(&t.url, smtp.port(), &dir, 1);
+    let first = ServeProcess::start(&t.url, smtp.port(), &dir, "1", QUICK_RETRIES);
     let token = "kill9-TOKEN-00112233445566778899aabbccddeeff";
     let invitation = DomainEvent::AccountLinkIssued {
         purpose: LinkPurpose::Invitation,
@@ -119,7 +73,7 @@ async fn an_email_recorded_before_a_kill_9_is_delivered_after_the_restart() {
     first.kill_9();
 
     smtp.restart().await;
-    let second = Server::start(&t.url, smtp.port(), &dir, 2);
+    let second = ServeProcess::start(&t.url, smtp.port(), &dir, "2", QUICK_RETRIES);
     let e = wait_for(&t.db, &id, &second, |e| e.delivered_at.is_some()).await;
     assert!(!e.payload.contains(token), "redacted after delivery");
 

@@ -31,10 +31,9 @@ mod smtp;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::serve::{PUBLIC_URL, ServeProcess};
 use common::{TestApp, create_location, create_patient, create_staff};
 use portal_core::events::{DomainEvent, Relation};
 use portal_core::time_util::now_utc;
@@ -43,7 +42,6 @@ use portal_store::testing::TestDb;
 use portal_store::{Backend, Db, ids, outbox};
 use smtp::SmtpServer;
 
-const PUBLIC_URL: &str = "https://portal.clinic.example";
 /// Rule events enqueued at once; each yields [`PER_EVENT`] notifications and as many e-mails.
 const EVENTS: usize = 120;
 /// Rule 1 names staff 0 and 1, rule 2 staff 1, 2 and 3: five notifications per event.
@@ -69,66 +67,6 @@ macro_rules! on_conn {
             }
         }
     };
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port()
-}
-
-struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(db_url: &str, smtp_port: u16, dir: &Path, name: &str) -> Server {
-        let log = dir.join(format!("portal-{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_portal"))
-            .arg("serve")
-            .current_dir(dir)
-            .env("PORTAL_DATABASE_URL", db_url)
-            .env("PORTAL_BIND", format!("127.0.0.1:{}", free_port()))
-            .env("PORTAL_PUBLIC_URL", PUBLIC_URL)
-            .env("PORTAL_MAIL_URL", format!("smtp://127.0.0.1:{smtp_port}?tls=none"))
-            .env("PORTAL_MAIL_FROM", "Clinic Portal <portal@clinic.example>")
-            .env("RUST_LOG", "warn,portal_notify=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("portal serve starts");
-        Server { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until its e-mail worker runs (migrations done, serving).
-    async fn delivering(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.log().contains("e-mail delivery started") {
-            if let Some(exit) = self.child.try_wait().expect("status") {
-                panic!("portal serve exited: {exit:?}\n{}", self.log());
-            }
-            assert!(Instant::now() < deadline, "the e-mail worker never started:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL: no shutdown code runs, claims stay until their lease runs out.
-    fn kill_9(mut self) -> String {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reaped");
-        self.log()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn rule(location: &str, name: &str, users: &[&String]) -> RuleRow {
@@ -291,11 +229,11 @@ async fn a_process_killed_mid_delivery_loses_no_notification_and_duplicates_only
     // Slow enough that the kill finds most of the work still to do.
     smtp.reply_delay(Duration::from_millis(20));
 
-    let mut victim = Server::start(&url, smtp.port(), &dir, "victim");
+    let mut victim = ServeProcess::start(&url, smtp.port(), &dir, "victim", &[]);
     victim.delivering().await;
     // PostgreSQL: a second replica shares the work from the start. SQLite: one process.
     let mut survivor = if postgres {
-        let mut s = Server::start(&url, smtp.port(), &dir, "replica");
+        let mut s = ServeProcess::start(&url, smtp.port(), &dir, "replica", &[]);
         s.delivering().await;
         Some(s)
     } else {
@@ -320,13 +258,12 @@ async fn a_process_killed_mid_delivery_loses_no_notification_and_duplicates_only
     let survivor = match survivor.take() {
         Some(s) => s,
         None => {
-            let mut s = Server::start(&url, smtp.port(), &dir, "restarted");
+            let mut s = ServeProcess::start(&url, smtp.port(), &dir, "restarted", &[]);
             s.delivering().await;
             s
         }
     };
-    let survivor_log = survivor.log.clone();
-    let all_logs = || logs(&std::fs::read_to_string(&survivor_log).unwrap_or_default());
+    let all_logs = || logs(&survivor.log());
 
     // Everything is delivered in the end: the killed process's claims once their lease (60 s)
     // has run out. Never reclaimed, they would stay pending and this would time out.

@@ -348,6 +348,18 @@ async fn a_toast_delivered_by_the_worker_reaches_the_stream() {
     let _ = std::fs::remove_dir_all(mail_dir);
 }
 
+/// A second replica on the clinic's PostgreSQL database (its own pools and hub), once both
+/// replicas listen for signals.
+async fn second_replica(c: &Clinic) -> (AppState, axum::Router) {
+    let db_b =
+        Db::connect(&c.app.test_db.url, &PoolOptions { max_connections: 4, ..PoolOptions::default() }).await.unwrap();
+    let b = AppState::new(db_b, common::config_for(&c.app.test_db, None));
+    let router_b = portal_http::build(b.clone());
+    listening(&c.app.state).await;
+    listening(&b).await;
+    (b, router_b)
+}
+
 /// Replicas: two app states, each with its own pools and hub, on one PostgreSQL database. A
 /// registration delivered by replica A's worker reaches Ann's stream, open on replica B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,12 +370,7 @@ async fn a_toast_raised_on_one_replica_reaches_a_stream_on_another() {
     }
     let c = clinic().await;
     let a = &c.app.state;
-    let db_b =
-        Db::connect(&c.app.test_db.url, &PoolOptions { max_connections: 4, ..PoolOptions::default() }).await.unwrap();
-    let b = AppState::new(db_b, common::config_for(&c.app.test_db, None));
-    let router_b = portal_http::build(b.clone());
-    listening(a).await;
-    listening(&b).await;
+    let (b, router_b) = second_replica(&c).await;
 
     let mut on_b = EventStream::open(&router_b, &c.ann.1).await;
     let mut ben_on_b = EventStream::open(&router_b, &c.ben.1).await;
@@ -387,12 +394,7 @@ async fn a_dropped_listen_connection_is_re_established() {
     }
     let c = clinic().await;
     let a = &c.app.state;
-    let db_b =
-        Db::connect(&c.app.test_db.url, &PoolOptions { max_connections: 4, ..PoolOptions::default() }).await.unwrap();
-    let b = AppState::new(db_b, common::config_for(&c.app.test_db, None));
-    let router_b = portal_http::build(b.clone());
-    listening(a).await;
-    listening(&b).await;
+    let (b, router_b) = second_replica(&c).await;
     // Every LISTEN connection of this test database is ended.
     c.app
         .exec_sql(
