@@ -627,20 +627,7 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
     )
     .await?;
     let created = d.ts(plan, "-2592000");
-    step(
-        tx,
-        "staff_users",
-        &format!(
-            "INSERT INTO staff_users (id, email, name, password_hash, role, active, perm_allow_document_share,
-                 perm_available_for_portal_messages, perm_manage_portal_packages, perm_manage_portal_settings,
-                 created_at, updated_at)
-             SELECT id, 'staff' || n || '@bench.example', name, $1, 'clinician', TRUE, FALSE, TRUE, FALSE, FALSE,
-                 {created}, {created}
-             FROM bench_staff ORDER BY n"
-        ),
-        &[password_hash.to_owned()],
-    )
-    .await?;
+    insert_clinicians(tx, "name", &created, password_hash).await?;
     // Every clinician works at both locations, so every pair of staff member and patient may
     // exchange portal messages.
     step(
@@ -717,17 +704,7 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
         &[scopes],
     )
     .await?;
-    step(
-        tx,
-        "care_team_members",
-        &format!(
-            "INSERT INTO care_team_members (patient_id, staff_id, team_role, added_at)
-             SELECT p.id, s.id, 'Primary clinician', {created}
-             FROM bench_patients p JOIN bench_staff s ON s.n = p.n % {s} ORDER BY p.n"
-        ),
-        &[],
-    )
-    .await?;
+    assign_clinicians(tx, &created, s).await?;
 
     // Conversations: ordinary ones in pairs whose lengths add up to ten (5 + d and 5 - d, d
     // from -2 to 2), the remainder on the last one, then the long threads of staff member 0.
@@ -1130,6 +1107,42 @@ async fn next_message_seq(tx: &mut DbConn) -> Result<i64, StoreError> {
     Ok(rows.into_iter().next().map_or(1, |r| r.next))
 }
 
+/// The staging table `bench_staff` as active clinicians (`staff<n>@bench.example`, every one
+/// with the same password hash), named by the SQL expression `name`, created at `created`.
+async fn insert_clinicians(tx: &mut DbConn, name: &str, created: &str, password_hash: &str) -> Result<(), StoreError> {
+    step(
+        tx,
+        "staff_users",
+        &format!(
+            "INSERT INTO staff_users (id, email, name, password_hash, role, active, perm_allow_document_share,
+                 perm_available_for_portal_messages, perm_manage_portal_packages, perm_manage_portal_settings,
+                 created_at, updated_at)
+             SELECT id, 'staff' || n || '@bench.example', {name}, $1, 'clinician', TRUE, FALSE, TRUE, FALSE, FALSE,
+                 {created}, {created}
+             FROM bench_staff ORDER BY n"
+        ),
+        &[password_hash.to_owned()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Patient n's primary clinician is staff member n mod `staff` (staging tables), added at `added`.
+async fn assign_clinicians(tx: &mut DbConn, added: &str, staff: impl std::fmt::Display) -> Result<(), StoreError> {
+    step(
+        tx,
+        "care_team_members",
+        &format!(
+            "INSERT INTO care_team_members (patient_id, staff_id, team_role, added_at)
+             SELECT p.id, s.id, 'Primary clinician', {added}
+             FROM bench_patients p JOIN bench_staff s ON s.n = p.n % {staff} ORDER BY p.n"
+        ),
+        &[],
+    )
+    .await?;
+    Ok(())
+}
+
 /// A trigger that fills a full-text table row by row, dropped for the load and returned so that
 /// it is created again once the rows are indexed in one statement.
 async fn drop_trigger(tx: &mut DbConn, name: &str) -> Result<Definition, StoreError> {
@@ -1338,20 +1351,7 @@ async fn load_notifications(tx: &mut DbConn, seed: &NotificationsSeed) -> Result
         &[],
     )
     .await?;
-    step(
-        tx,
-        "staff_users",
-        &format!(
-            "INSERT INTO staff_users (id, email, name, password_hash, role, active, perm_allow_document_share,
-                 perm_available_for_portal_messages, perm_manage_portal_packages, perm_manage_portal_settings,
-                 created_at, updated_at)
-             SELECT id, 'staff' || n || '@bench.example', 'Clinician ' || n, $1, 'clinician', TRUE, FALSE, TRUE, FALSE,
-                 FALSE, {ts}, {ts}
-             FROM bench_staff ORDER BY n"
-        ),
-        std::slice::from_ref(&seed.password_hash),
-    )
-    .await?;
+    insert_clinicians(tx, "'Clinician ' || n", &ts, &seed.password_hash).await?;
     step(
         tx,
         "staff_locations",
@@ -1376,17 +1376,7 @@ async fn load_notifications(tx: &mut DbConn, seed: &NotificationsSeed) -> Result
     )
     .await?;
     // Patient n's clinician is staff member n mod staff: the toasts spread evenly.
-    step(
-        tx,
-        "care_team_members",
-        &format!(
-            "INSERT INTO care_team_members (patient_id, staff_id, team_role, added_at)
-             SELECT p.id, s.id, 'Primary clinician', {ts}
-             FROM bench_patients p JOIN bench_staff s ON s.n = p.n % {s} ORDER BY p.n"
-        ),
-        &[],
-    )
-    .await?;
+    assign_clinicians(tx, &ts, s).await?;
     // The events as the registration use case records them (the payload is the serialised
     // domain event), parked in the year 9999 until released: the worker claims only events
     // whose `available_at` has come.
