@@ -17,6 +17,21 @@ use crate::browser_support::*;
 
 pub const PATIENT_PASSWORD: &str = "a patient's own passphrase";
 
+/// A second location, "North Clinic": the side of a walk that must be refused.
+pub async fn north_clinic(app: &Fixture) -> portal_store::org::Location {
+    portal_practice::company::create_location(
+        &app.db.db,
+        &Actor::system(),
+        portal_practice::company::LocationInput {
+            name: "North Clinic".into(),
+            time_zone: "America/Chicago".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("location")
+}
+
 /// Turns a patient's portal access on through the store (for walks whose subject is not enabling).
 pub async fn enable(app: &Fixture, patient_id: &str) {
     let id = patient_id.to_owned();

@@ -11,7 +11,7 @@ use portal_auth::invitations::InviteTo;
 use portal_core::Actor;
 
 use super::messaging::{CLINICIAN_EMAIL, clinician};
-use super::{PATIENT_PASSWORD, click, enable, fill, invite, set_password, set_value};
+use super::{PATIENT_PASSWORD, click, enable, fill, invite, north_clinic, set_password, set_value};
 use crate::browser_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,17 +26,7 @@ async fn a_warning_rule_toasts_the_care_team_and_emails_them_for_its_location_on
     enable(&app, &main_patient).await;
     clinician(&app, &[&main_patient]).await;
     // A patient of another location, the same clinician on the care team there too.
-    let north = portal_practice::company::create_location(
-        &app.db.db,
-        &sys,
-        portal_practice::company::LocationInput {
-            name: "North Clinic".into(),
-            time_zone: "America/Chicago".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("location");
+    let north = north_clinic(&app).await;
     let north_patient = portal_practice::patients::create(
         &app.db.db,
         &sys,

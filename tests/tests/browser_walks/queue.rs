@@ -11,7 +11,7 @@ use portal_core::Actor;
 use portal_core::staff::PortalPermission;
 
 use super::messaging::{has, patient_with_account};
-use super::{PATIENT_PASSWORD, click, fill, portal_sign_in};
+use super::{PATIENT_PASSWORD, click, fill, north_clinic, portal_sign_in};
 use crate::browser_support::*;
 
 /// The last path segment of the page the browser shows.
@@ -118,17 +118,7 @@ async fn a_refill_request_is_worked_answered_archived_found_and_unarchived() {
     wait_for_text(&patient, "#request-status", "Submitted").await;
 
     // The refused side: a front-desk user of another location neither lists nor opens it.
-    let north = portal_practice::company::create_location(
-        &app.db.db,
-        &sys,
-        portal_practice::company::LocationInput {
-            name: "North Clinic".into(),
-            time_zone: "America/Chicago".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("location");
+    let north = north_clinic(&app).await;
     portal_auth::staff::create(
         &app.db.db,
         &portal_auth::PasswordHasher::new(2),
