@@ -360,21 +360,18 @@ pub async fn unread_count(db: &Db, caller: &Caller) -> Result<i64, MessagingErro
 pub async fn search(db: &Db, caller: &Caller, term: &str) -> Result<Vec<ConversationSummary>, MessagingError> {
     let term = SearchTerm::parse(term).map_err(|e| FieldErrors::single("q", e))?;
     let me = caller.party();
+    let patients = caller.message_patients();
+    // Staff see every match of theirs: the newest page is the answer. A portal user's matches
+    // are then narrowed to the patients they may write about, so more candidates are read.
+    let candidates = if patients.is_some() { store::SEARCH_CANDIDATES } else { PAGE };
     let mut conn = db.read().await?;
-    let ids = store::search(&mut conn, &me, term.words()).await?;
+    let ids = store::search(&mut conn, &me, term.words(), candidates).await?;
     let rows = if ids.is_empty() {
         vec![]
     } else {
         store::inbox(
             &mut conn,
-            &InboxQuery {
-                who: me.clone(),
-                archived: None,
-                patients: caller.message_patients(),
-                ids: Some(ids),
-                after: None,
-                limit: PAGE,
-            },
+            &InboxQuery { who: me.clone(), archived: None, patients, ids: Some(ids), after: None, limit: PAGE },
         )
         .await?
     };

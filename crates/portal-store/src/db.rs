@@ -78,6 +78,19 @@ macro_rules! insert_many {
 }
 pub(crate) use insert_many;
 
+/// Loads `query` on SQLite with the wrapped synchronous connection, in one hop to its blocking
+/// thread, building the rows there. diesel-async's own `load` on SQLite copies every value of
+/// every row into an owned row (an allocation and a `sqlite3_value_dup` each) to carry it back
+/// to the async side before building the rows: 12 % of the CPU of a page of 25 requests,
+/// measured. For the hot list reads; the query must own its bound values.
+pub(crate) async fn load_sqlite<Q, U>(c: &mut SqliteConn, query: Q) -> diesel::QueryResult<Vec<U>>
+where
+    Q: diesel::query_dsl::LoadQuery<'static, SqliteConnection, U> + Send + 'static,
+    U: Send + 'static,
+{
+    c.spawn_blocking(move |conn| diesel::RunQueryDsl::load(query, conn)).await
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

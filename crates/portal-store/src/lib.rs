@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod bench_seed;
 pub mod branding;
+mod cached;
 pub mod db;
 mod error;
 pub mod handout;

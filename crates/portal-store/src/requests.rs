@@ -17,7 +17,8 @@ use serde::Serialize;
 use time::PrimitiveDateTime;
 
 use crate::StoreError;
-use crate::db::{DbConn, on_backend};
+use crate::cached::Cached;
+use crate::db::{DbConn, load_sqlite, on_backend};
 use crate::schema::{messages, portal_request_events, portal_request_tasks, portal_requests};
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName, Serialize)]
@@ -301,8 +302,8 @@ pub async fn list(conn: &mut DbConn, q: &ListQuery) -> Result<Vec<RequestRow>, S
         }
         return Ok(on_backend!(
             conn,
-            sqlite | c | filtered!(diesel::sqlite::Sqlite).load(c).await,
-            pg | c | filtered!(diesel::pg::Pg).load(c).await
+            sqlite | c | load_sqlite(c, Cached(filtered!(diesel::sqlite::Sqlite))).await,
+            pg | c | Cached(filtered!(diesel::pg::Pg)).load(c).await
         )?);
     }
     let before = q.before_seq.unwrap_or(i64::MAX);
@@ -322,12 +323,9 @@ pub async fn list(conn: &mut DbConn, q: &ListQuery) -> Result<Vec<RequestRow>, S
                 "SELECT {COLUMNS} FROM portal_requests_fts f JOIN portal_requests r ON r.seq = f.rowid \
                  WHERE portal_requests_fts MATCH ? AND f.rowid < ? ORDER BY f.rowid DESC LIMIT ?"
             );
-            diesel::sql_query(sql)
-                .bind::<Text, _>(expr)
-                .bind::<BigInt, _>(before)
-                .bind::<BigInt, _>(limit)
-                .load::<RequestRow>(c)
-                .await
+            let query =
+                Cached(diesel::sql_query(sql).bind::<Text, _>(expr).bind::<BigInt, _>(before).bind::<BigInt, _>(limit));
+            load_sqlite::<_, RequestRow>(c, query).await
         },
         pg | c | {
             let terms: Vec<String> = q
@@ -350,8 +348,10 @@ pub async fn list(conn: &mut DbConn, q: &ListQuery) -> Result<Vec<RequestRow>, S
                 .bind::<BigInt, _>(before)
                 .bind::<BigInt, _>(limit);
             match &q.locations {
-                Some(l) => query.bind::<diesel::sql_types::Array<Text>, _>(l.clone()).load::<RequestRow>(c).await,
-                None => query.load::<RequestRow>(c).await,
+                Some(l) => {
+                    Cached(query.bind::<diesel::sql_types::Array<Text>, _>(l.clone())).load::<RequestRow>(c).await
+                }
+                None => Cached(query).load::<RequestRow>(c).await,
             }
         }
     )?)
@@ -371,11 +371,11 @@ pub async fn open_count(conn: &mut DbConn, locations: Option<&[String]>) -> Resu
     let per_location: Vec<i64> = match locations {
         None => on_backend!(conn, |c| counts::table.select(counts::open_count).load(c).await)?,
         Some([]) => vec![],
-        Some(l) => on_backend!(conn, |c| counts::table
-            .filter(counts::location_id.eq_any(l))
-            .select(counts::open_count)
-            .load(c)
-            .await)?,
+        Some(l) => on_backend!(conn, |c| Cached(
+            counts::table.filter(counts::location_id.eq_any(l)).select(counts::open_count)
+        )
+        .load(c)
+        .await)?,
     };
     Ok(per_location.into_iter().sum())
 }
@@ -391,14 +391,16 @@ pub async fn of_patients(
         return Ok(vec![]);
     }
     let before = before_seq.unwrap_or(i64::MAX);
-    Ok(on_backend!(conn, |c| portal_requests::table
-        .filter(portal_requests::patient_id.eq_any(patients))
-        .filter(portal_requests::seq.lt(before))
-        .order(portal_requests::seq.desc())
-        .select(RequestRow::as_select())
-        .limit(limit.clamp(1, 200))
-        .load(c)
-        .await)?)
+    Ok(on_backend!(conn, |c| Cached(
+        portal_requests::table
+            .filter(portal_requests::patient_id.eq_any(patients))
+            .filter(portal_requests::seq.lt(before))
+            .order(portal_requests::seq.desc())
+            .select(RequestRow::as_select())
+            .limit(limit.clamp(1, 200))
+    )
+    .load(c)
+    .await)?)
 }
 
 pub async fn insert_task(conn: &mut DbConn, t: &NewTask<'_>) -> Result<TaskRow, StoreError> {

@@ -801,3 +801,42 @@ async fn concurrent_sign_in_failures_are_all_counted() {
     let mut c = t.db.read().await.unwrap();
     assert_eq!(sessions::failures(&mut c, "staff:x").await.unwrap().map(|f| f.0), Some(40));
 }
+
+// ---------------------------------------------------------------- cached statements
+
+/// Lists of different lengths (`IN (?)`, `IN (?, ?)` on SQLite) are prepared once each and kept
+/// by SQL text: on one connection, each length still answers with its own statement, and the
+/// same length with new values reads the new values (nothing is answered from the wrong shape).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_list_statements_answer_each_length_and_value() {
+    let t = TestDb::new().await;
+    let a = insert_location(&t.db, "A").await;
+    let b = insert_location(&t.db, "B").await;
+    let c = insert_location(&t.db, "C").await;
+    common::exec(
+        &t.db,
+        &format!(
+            "INSERT INTO portal_request_counts (location_id, open_count) VALUES ('{a}', 1), ('{b}', 10), ('{c}', 100)"
+        ),
+    )
+    .await
+    .unwrap();
+    let mut conn = t.db.read().await.unwrap();
+    let cases: [(&[&String], i64); 7] = [
+        (&[&a], 1),
+        (&[&a, &b], 11),
+        (&[&b], 10),
+        (&[&a, &b, &c], 111),
+        (&[&b, &c], 110),
+        (&[&c], 100),
+        (&[&a, &b], 11),
+    ];
+    for _round in 0..2 {
+        for (ids, expected) in cases {
+            let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            let n = portal_store::requests::open_count(&mut conn, Some(&ids)).await.unwrap();
+            assert_eq!(n, expected, "locations {ids:?}");
+        }
+    }
+    assert_eq!(portal_store::requests::open_count(&mut conn, None).await.unwrap(), 111);
+}

@@ -352,7 +352,7 @@ impl BackendReport {
         println!("\n### Secure messaging and the request queue on {}\n", self.backend.label());
         println!(
             "{} patients, {} staff, {} messages in {} conversations and {} portal requests ({} open), loaded in \
-             {:.1} s by `portal bench-seed messaging` (rows {:.1} s, of which requests {:.1} s; statistics {:.1} s): \
+             {:.1} s by `portal bench-seed messaging` (rows {:.1} s, of which requests {:.1} s; statistics and index merges {:.1} s): \
              messaging without the requests {:.1} s, goal under {} s {}.",
             thousands(number("patients")),
             thousands(number("staff")),
