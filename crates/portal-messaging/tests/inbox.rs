@@ -277,6 +277,36 @@ async fn the_inbox_pages_by_25_newest_first() {
     assert_eq!(inbox::unread_count(db, &portal_caller(db, &s.account).await).await.unwrap(), 30);
 }
 
+/// A search answers the newest page of matches across Active and Archived together (on
+/// PostgreSQL two walks of the inbox index, merged), whoever's are archived.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_answers_the_newest_page_across_active_and_archived() {
+    let s = scene().await;
+    let db = &s.t.db;
+    let doc = caller(&s.clinician);
+    let mut started = Vec::new();
+    for i in 0..30 {
+        let sent =
+            send::start_portal_conversation(db, &s.clinician, to_patient(&s, &format!("n{i}"), "metformin", None))
+                .await
+                .unwrap();
+        started.push(sent.conversation_id);
+    }
+    // One with other words, newest of all: never an answer.
+    send::start_portal_conversation(db, &s.clinician, to_patient(&s, "other", "x", None)).await.unwrap();
+    // Every third archived, the newest match among them.
+    for id in started.iter().step_by(3).chain(std::iter::once(&started[29])) {
+        inbox::archive(db, &doc, id).await.unwrap();
+    }
+    let hits = inbox::search(db, &doc, "metformin").await.unwrap();
+    let subjects: Vec<_> = hits.iter().map(|c| c.subject.clone().unwrap_or_default()).collect();
+    let expected: Vec<_> = (5..30).rev().map(|i| format!("n{i}")).collect();
+    assert_eq!(subjects, expected, "the newest 25 matches, newest first");
+    assert!(hits[0].archived, "n29 is archived and still first");
+    assert!(!hits[1].archived);
+    assert_eq!(hits.iter().filter(|c| c.archived).count(), 9, "n27, n24, ... n6 and n29");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_recipients_setting_needs_manage_portal_settings_and_is_kept_in_the_history() {
     let s = scene().await;

@@ -580,18 +580,41 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String], limit: i64
         // work grows with the caller's own messages, not with everyone's. Measured with 1,000,000
         // messages (a caller in 1,000 conversations): 14-30 ms for any word, where `IN (GIN
         // matches)` took 12 s for a word in every message (an OR of IN lists is not a semi-join).
+        //
+        // Active and Archived are two walks of the inbox index (kind, id, archived, newest first)
+        // merged by PostgreSQL's Merge Append, each stopping at the limit: one walk over both
+        // would test every conversation of the caller before sorting (a staff member's 1,000
+        // conversations: 18.5 ms for "refill", against 1.3 ms in the two walks).
         pg | c | {
-            let mut sql = head.replace("{kind}", "$1").replace("{id}", "$2");
+            let mut one = head.replace("{kind}", "$1").replace("{id}", "$2");
             for i in 0..words.len() {
                 let n = i + 3;
-                sql.push_str(&format!(
+                one.push_str(&format!(
                     " AND (EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = p.conversation_id \
                      AND m.search_vector @@ to_tsquery('simple', ${n})) \
                      OR EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = p.conversation_id \
                      AND cv.search_vector @@ to_tsquery('simple', ${n})))"
                 ));
             }
-            sql.push_str(&tail.replace("{limit}", &limit));
+            one.push_str(&tail.replace("{limit}", &limit));
+            let walk = |archived: bool| {
+                one.replacen(
+                    "SELECT p.conversation_id AS conversation_id",
+                    "SELECT p.conversation_id, p.last_message_at",
+                    1,
+                )
+                .replacen(
+                    " AND p.participant_id = $2",
+                    &format!(" AND p.participant_id = $2 AND p.archived = {archived}"),
+                    1,
+                )
+            };
+            let sql = format!(
+                "SELECT u.conversation_id AS conversation_id FROM (({}) UNION ALL ({})) u \
+                 ORDER BY u.last_message_at DESC, u.conversation_id DESC LIMIT {limit}",
+                walk(false),
+                walk(true)
+            );
             let mut q = diesel::sql_query(sql)
                 .into_boxed::<diesel::pg::Pg>()
                 .bind::<Text, _>(who.kind.to_owned())
