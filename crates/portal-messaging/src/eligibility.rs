@@ -11,7 +11,7 @@ use portal_core::time_util::now_utc;
 use portal_store::portal_access::{self, PatientPortalRow};
 use portal_store::portal_accounts::{self as accounts, AccountRow};
 use portal_store::staff::{self as staff_store, StaffRow};
-use portal_store::{DbConn, StoreError, messaging as store, org};
+use portal_store::{DbConn, StoreError, messaging as store};
 
 use crate::MessagingError;
 
@@ -23,8 +23,10 @@ pub(crate) async fn patient(conn: &mut DbConn, id: &str) -> Result<PatientPortal
     Ok(portal_access::patient(conn, id).await?)
 }
 
-pub(crate) async fn portal_on(conn: &mut DbConn) -> Result<bool, StoreError> {
-    Ok(org::organization(conn).await?.use_portal)
+/// The portal switch and the recipients setting (see [`recipients_mode`]) in one read.
+pub(crate) async fn portal_settings(conn: &mut DbConn) -> Result<(bool, PortalMessagingRecipients), StoreError> {
+    let (on, raw) = store::portal_messaging_settings(conn).await?;
+    Ok((on, PortalMessagingRecipients::parse(&raw).unwrap_or(PortalMessagingRecipients::CareTeam)))
 }
 
 /// The instance setting; an unknown stored value (a newer version's) reads as the narrower

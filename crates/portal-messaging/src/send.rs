@@ -152,10 +152,10 @@ pub async fn portal_recipients(
     }
     let mut conn = db.read().await?;
     let patient = patient_for_staff(&mut conn, staff, patient_id).await?;
-    if !eligibility::portal_on(&mut conn).await? {
+    let (on, mode) = eligibility::portal_settings(&mut conn).await?;
+    if !on {
         return Err(Ineligible::PortalOff.into());
     }
-    let mode = eligibility::recipients_mode(&mut conn).await?;
     let team = store::care_team_ids(&mut conn, &patient.id).await?;
     let me = StaffFacts::of_principal(
         staff,
@@ -188,10 +188,10 @@ pub async fn staff_for_portal_user(
     principal.require(&pid, GrantScope::Messages)?;
     let mut conn = db.read().await?;
     let patient = eligibility::patient(&mut conn, patient_id).await?;
-    if !eligibility::portal_on(&mut conn).await? {
+    let (on, mode) = eligibility::portal_settings(&mut conn).await?;
+    if !on {
         return Ok(vec![]);
     }
-    let mode = eligibility::recipients_mode(&mut conn).await?;
     let team = store::care_team_ids(&mut conn, &patient.id).await?;
     let links = staff_store::all_location_links(&mut conn).await?;
     let location = LocationId::from_trusted(patient.location_id.clone());
@@ -430,8 +430,7 @@ pub async fn start_portal_conversation(
         return Err(MessagingRefused::RecipientNotAvailable.into());
     };
     let team = store::care_team_ids(&mut conn, &patient.id).await?;
-    let on = eligibility::portal_on(&mut conn).await?;
-    let mode = eligibility::recipients_mode(&mut conn).await?;
+    let (on, mode) = eligibility::portal_settings(&mut conn).await?;
     drop(conn);
     let staff_facts = StaffFacts::of_principal(
         staff,
@@ -576,8 +575,7 @@ pub async fn start_as_portal_user(
     }
     let patient = eligibility::patient(&mut conn, pid.as_str()).await?;
     let team = store::care_team_ids(&mut conn, &patient.id).await?;
-    let on = eligibility::portal_on(&mut conn).await?;
-    let mode = eligibility::recipients_mode(&mut conn).await?;
+    let (on, mode) = eligibility::portal_settings(&mut conn).await?;
     let staff_id = StaffId::parse(&input.staff_id).map_err(|_| MessagingRefused::RecipientNotAvailable)?;
     let Some((staff_facts, staff_row)) =
         eligibility::staff_facts(&mut conn, staff_id.as_str(), &patient.location_id, &team).await?
@@ -695,8 +693,7 @@ pub(crate) async fn reply_check(
             let staff_part = parts.iter().find(|p| p.participant_kind == "staff").ok_or_else(|| corrupt("no staff"))?;
             let portal_part =
                 parts.iter().find(|p| p.participant_kind == "portal").ok_or_else(|| corrupt("no portal user"))?;
-            let on = eligibility::portal_on(conn).await?;
-            let mode = eligibility::recipients_mode(conn).await?;
+            let (on, mode) = eligibility::portal_settings(conn).await?;
             let team = store::care_team_ids(conn, &patient.id).await?;
             let location = LocationId::from_trusted(patient.location_id.clone());
             let staff_facts = match caller {

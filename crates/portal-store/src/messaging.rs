@@ -633,6 +633,19 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String], limit: i64
     Ok(rows.into_iter().map(|r| r.conversation_id).collect())
 }
 
+/// Whether the portal is on and which staff portal users may write to (the instance setting's
+/// stored value), in one read: every portal message checks both, inside its transaction.
+pub async fn portal_messaging_settings(conn: &mut DbConn) -> Result<(bool, String), StoreError> {
+    let query =
+        || organization::table.find(1).select((organization::use_portal, organization::portal_messaging_recipients));
+    if let Some(found) = on_backend!(conn, |c| query().first(c).await.optional())? {
+        return Ok(found);
+    }
+    // The first read of a new installation creates the organisation row.
+    crate::org::organization(conn).await?;
+    Ok(on_backend!(conn, |c| query().first(c).await)?)
+}
+
 /// Which staff portal users may write to (the instance setting's stored value).
 pub async fn portal_messaging_recipients(conn: &mut DbConn) -> Result<String, StoreError> {
     crate::org::organization(conn).await?;

@@ -100,6 +100,9 @@ pub async fn portal_sign_in(c: &Client, base: &str, username: &str, password: &s
     fill(c, "username", username).await;
     fill(c, "password", password).await;
     click(c, "#portal-sign-in").await;
+    // Signed in (the answer arrived, every signed-in page names the user) before the caller goes
+    // on: navigating earlier races the sign-in's redirect, which then lands on top.
+    wait_for_text(c, "#portal-username", username).await;
 }
 
 /// Seed 002, "Register using Portal" and self-registration: matching and mismatching facts give the
