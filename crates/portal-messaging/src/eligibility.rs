@@ -23,17 +23,16 @@ pub(crate) async fn patient(conn: &mut DbConn, id: &str) -> Result<PatientPortal
     Ok(portal_access::patient(conn, id).await?)
 }
 
-/// The portal switch and the recipients setting (see [`recipients_mode`]) in one read.
+/// The portal switch and the recipients setting, in one read. An unknown stored setting (a newer
+/// version's) reads as the narrower care-team mode rather than widening who can be written to.
 pub(crate) async fn portal_settings(conn: &mut DbConn) -> Result<(bool, PortalMessagingRecipients), StoreError> {
     let (on, raw) = store::portal_messaging_settings(conn).await?;
     Ok((on, PortalMessagingRecipients::parse(&raw).unwrap_or(PortalMessagingRecipients::CareTeam)))
 }
 
-/// The instance setting; an unknown stored value (a newer version's) reads as the narrower
-/// care-team mode rather than widening who can be written to.
+/// The recipients setting alone (see [`portal_settings`]).
 pub(crate) async fn recipients_mode(conn: &mut DbConn) -> Result<PortalMessagingRecipients, StoreError> {
-    let raw = store::portal_messaging_recipients(conn).await?;
-    Ok(PortalMessagingRecipients::parse(&raw).unwrap_or(PortalMessagingRecipients::CareTeam))
+    Ok(portal_settings(conn).await?.1)
 }
 
 /// A staff row as the principal a request of theirs would carry. `None` for a role this

@@ -78,6 +78,19 @@ macro_rules! insert_many {
 }
 pub(crate) use insert_many;
 
+/// Loads the rows of `$query` (written once, expanded per backend so that each expansion is
+/// typed for its backend): on SQLite through [`load_sqlite`], on PostgreSQL through diesel-async.
+macro_rules! load_rows {
+    ($conn:expr, $query:expr) => {
+        $crate::db::on_backend!(
+            $conn,
+            sqlite | c | $crate::db::load_sqlite(c, $query).await,
+            pg | c | diesel_async::RunQueryDsl::load($query, c).await
+        )
+    };
+}
+pub(crate) use load_rows;
+
 /// Loads `query` on SQLite with the wrapped synchronous connection, in one hop to its blocking
 /// thread, building the rows there. diesel-async's own `load` on SQLite copies every value of
 /// every row into an owned row (an allocation and a `sqlite3_value_dup` each) to carry it back

@@ -21,7 +21,7 @@ use time::PrimitiveDateTime;
 
 use crate::StoreError;
 use crate::cached::Cached;
-use crate::db::{DbConn, insert_many, load_sqlite, on_backend};
+use crate::db::{DbConn, insert_many, load_rows, load_sqlite, on_backend};
 use crate::schema::{care_team_members, conversation_participants, conversations, messages, organization, patients};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -292,21 +292,19 @@ pub async fn participants_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<Pa
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    macro_rules! query {
-        () => {
-            Cached(
-                conversation_participants::table
-                    .filter(conversation_participants::conversation_id.eq_any(ids.to_vec()))
-                    .order((
-                        conversation_participants::conversation_id.asc(),
-                        conversation_participants::participant_kind.desc(),
-                        conversation_participants::display_name.asc(),
-                    ))
-                    .select(ParticipantRow::as_select()),
-            )
-        };
-    }
-    Ok(on_backend!(conn, sqlite | c | load_sqlite(c, query!()).await, pg | c | query!().load(c).await)?)
+    Ok(load_rows!(
+        conn,
+        Cached(
+            conversation_participants::table
+                .filter(conversation_participants::conversation_id.eq_any(ids.to_vec()))
+                .order((
+                    conversation_participants::conversation_id.asc(),
+                    conversation_participants::participant_kind.desc(),
+                    conversation_participants::display_name.asc(),
+                ))
+                .select(ParticipantRow::as_select()),
+        )
+    )?)
 }
 
 /// Sets `who`'s unread count to zero. Call inside [`crate::Db::write`].
@@ -382,18 +380,15 @@ async fn messages_before(
     before_seq: i64,
     limit: i64,
 ) -> Result<(Vec<MessageRow>, bool), StoreError> {
-    macro_rules! query {
-        () => {
-            messages::table
-                .filter(messages::conversation_id.eq(conversation_id.to_owned()))
-                .filter(messages::seq.lt(before_seq))
-                .order(messages::seq.desc())
-                .select(MessageRow::as_select())
-                .limit(limit + 1)
-        };
-    }
-    let mut rows: Vec<MessageRow> =
-        on_backend!(conn, sqlite | c | load_sqlite(c, query!()).await, pg | c | query!().load(c).await)?;
+    let mut rows: Vec<MessageRow> = load_rows!(
+        conn,
+        messages::table
+            .filter(messages::conversation_id.eq(conversation_id.to_owned()))
+            .filter(messages::seq.lt(before_seq))
+            .order(messages::seq.desc())
+            .select(MessageRow::as_select())
+            .limit(limit + 1)
+    )?;
     let has_earlier = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     rows.reverse();
@@ -535,23 +530,24 @@ pub const SEARCH_CANDIDATES: i64 = 500;
 /// The ids of `who`'s conversations in which every word of `words` (lowercase letters and
 /// digits only: see `portal_core::messaging::SearchTerm`) matches, as a prefix, a message, the
 /// subject or a participant's name; newest first, at most `limit` (clamped to 1 to
-/// [`SEARCH_CANDIDATES`]). The caller's
-/// participant rows are the outer query, so no other conversation is ever considered.
+/// [`SEARCH_CANDIDATES`]). The caller's participant rows are the outer query, so no other
+/// conversation is ever considered.
 pub async fn search(conn: &mut DbConn, who: &Party, words: &[String], limit: i64) -> Result<Vec<String>, StoreError> {
     if words.is_empty() {
         return Ok(vec![]);
     }
     let limit = limit.clamp(1, SEARCH_CANDIDATES).to_string();
-    let head = "SELECT p.conversation_id AS conversation_id FROM conversation_participants p \
-                WHERE p.participant_kind = {kind} AND p.participant_id = {id}";
-    let tail = " ORDER BY p.last_message_at DESC, p.conversation_id DESC LIMIT {limit}";
+    let order = format!(" ORDER BY p.last_message_at DESC, p.conversation_id DESC LIMIT {limit}");
     let rows: Vec<MatchRow> = on_backend!(
         conn,
         // Each word: the caller's own messages that match it, or the caller's own conversations
         // whose subject or participant names match it (each an AND of the caller's owner token
         // and the word inside FTS5, so that other people's matches are never read).
         sqlite | c | {
-            let mut sql = head.replace("{kind}", "?").replace("{id}", "?");
+            let mut sql = String::from(
+                "SELECT p.conversation_id AS conversation_id FROM conversation_participants p \
+                 WHERE p.participant_kind = ? AND p.participant_id = ?",
+            );
             for _ in words {
                 sql.push_str(
                     " AND (p.conversation_id IN (SELECT m.conversation_id FROM messages_fts f \
@@ -560,7 +556,7 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String], limit: i64
                      JOIN conversations cv ON cv.seq = g.rowid WHERE conversations_fts MATCH ?))",
                 );
             }
-            sql.push_str(&tail.replace("{limit}", &limit));
+            sql.push_str(&order);
             let mut q = diesel::sql_query(sql)
                 .into_boxed::<diesel::sqlite::Sqlite>()
                 .bind::<Text, _>(who.kind.to_owned())
@@ -586,27 +582,21 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String], limit: i64
         // would test every conversation of the caller before sorting (a staff member's 1,000
         // conversations: 18.5 ms for "refill", against 1.3 ms in the two walks).
         pg | c | {
-            let mut one = head.replace("{kind}", "$1").replace("{id}", "$2");
+            let mut matches = String::new();
             for i in 0..words.len() {
                 let n = i + 3;
-                one.push_str(&format!(
+                matches.push_str(&format!(
                     " AND (EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = p.conversation_id \
                      AND m.search_vector @@ to_tsquery('simple', ${n})) \
                      OR EXISTS (SELECT 1 FROM conversations cv WHERE cv.id = p.conversation_id \
                      AND cv.search_vector @@ to_tsquery('simple', ${n})))"
                 ));
             }
-            one.push_str(&tail.replace("{limit}", &limit));
             let walk = |archived: bool| {
-                one.replacen(
-                    "SELECT p.conversation_id AS conversation_id",
-                    "SELECT p.conversation_id, p.last_message_at",
-                    1,
-                )
-                .replacen(
-                    " AND p.participant_id = $2",
-                    &format!(" AND p.participant_id = $2 AND p.archived = {archived}"),
-                    1,
+                format!(
+                    "SELECT p.conversation_id, p.last_message_at FROM conversation_participants p \
+                     WHERE p.participant_kind = $1 AND p.participant_id = $2 AND p.archived = {archived}\
+                     {matches}{order}"
                 )
             };
             let sql = format!(
@@ -648,12 +638,7 @@ pub async fn portal_messaging_settings(conn: &mut DbConn) -> Result<(bool, Strin
 
 /// Which staff portal users may write to (the instance setting's stored value).
 pub async fn portal_messaging_recipients(conn: &mut DbConn) -> Result<String, StoreError> {
-    crate::org::organization(conn).await?;
-    Ok(on_backend!(conn, |c| organization::table
-        .find(1)
-        .select(organization::portal_messaging_recipients)
-        .first(c)
-        .await)?)
+    Ok(portal_messaging_settings(conn).await?.1)
 }
 
 pub async fn set_portal_messaging_recipients(conn: &mut DbConn, value: &str) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use time::PrimitiveDateTime;
 
 use crate::StoreError;
-use crate::db::{DbConn, load_sqlite, on_backend};
+use crate::db::{DbConn, load_rows, on_backend};
 use crate::schema::{sessions, sign_in_failures, staff_locations, staff_users};
 use crate::staff::StaffRow;
 
@@ -45,25 +45,22 @@ pub type StaffSession = (SessionRow, Option<(StaffRow, Vec<String>)>);
 /// signed-in staff request starts here, and on SQLite each statement is a hop to a blocking
 /// thread (three lookups were a tenth of a small request's time).
 pub async fn find_with_staff(conn: &mut DbConn, token_hash: &str) -> Result<Option<StaffSession>, StoreError> {
-    macro_rules! query {
-        () => {
-            sessions::table
-                .left_join(
-                    staff_users::table.on(sessions::user_kind.eq("staff").and(staff_users::id.eq(sessions::user_id))),
-                )
-                .left_join(staff_locations::table.on(staff_locations::staff_id.eq(staff_users::id)))
-                .filter(sessions::token_hash.eq(token_hash.to_owned()))
-                .order(staff_locations::location_id.asc())
-                .select((
-                    SessionRow::as_select(),
-                    Option::<StaffRow>::as_select(),
-                    staff_locations::location_id.nullable(),
-                ))
-        };
-    }
     // Every signed-in staff request: one hop on SQLite, rows built on its thread.
-    let rows: Vec<(SessionRow, Option<StaffRow>, Option<String>)> =
-        on_backend!(conn, sqlite | c | load_sqlite(c, query!()).await, pg | c | query!().load(c).await)?;
+    let rows: Vec<(SessionRow, Option<StaffRow>, Option<String>)> = load_rows!(
+        conn,
+        sessions::table
+            .left_join(
+                staff_users::table.on(sessions::user_kind.eq("staff").and(staff_users::id.eq(sessions::user_id)))
+            )
+            .left_join(staff_locations::table.on(staff_locations::staff_id.eq(staff_users::id)))
+            .filter(sessions::token_hash.eq(token_hash.to_owned()))
+            .order(staff_locations::location_id.asc())
+            .select((
+                SessionRow::as_select(),
+                Option::<StaffRow>::as_select(),
+                staff_locations::location_id.nullable()
+            ))
+    )?;
     let mut rows = rows.into_iter();
     let Some((session, staff, first_location)) = rows.next() else { return Ok(None) };
     let staff = staff.map(|staff| {
