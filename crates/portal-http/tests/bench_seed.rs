@@ -142,6 +142,13 @@ async fn the_messaging_loader_gives_what_the_benchmark_uses() {
     let open = count(db, "portal_requests WHERE archived = FALSE").await;
     assert_eq!(line["open_requests"], open);
     assert!(open > 20 && open < 100, "about a tenth open: {open}");
+    // PostgreSQL's archive postings, written in one statement instead of by their trigger.
+    assert_eq!(portal_store::testing::fixtures::request_terms_out_of_step(db).await, 0);
+    if db.backend() == Backend::Postgres {
+        assert!(count(db, "portal_request_terms").await > 500 * 5, "each request's lexemes");
+        let enabled = "pg_trigger WHERE tgname = 'portal_request_terms_keep' AND tgenabled = 'O'";
+        assert_eq!(count(db, enabled).await, 1, "the trigger is on again for the requests to come");
+    }
     let actor = Actor::new(Principal::Staff(signed.staff.clone()), None);
     let queue = portal_queue::staff::queue(db, &actor, None, 25).await.expect("the queue");
     assert_eq!(queue.requests.len(), 25);

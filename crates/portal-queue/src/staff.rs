@@ -70,12 +70,8 @@ async fn page(
     let limit = limit.clamp(1, 100);
     let locations = scope(actor);
     let mut conn = db.read().await?;
-    let mut rows = store::list(
-        &mut conn,
-        &ListQuery { archived, locations: locations.clone(), words, before_seq: before, limit: limit + 1 },
-    )
-    .await?;
-    let open_count = store::open_count(&mut conn, locations.as_deref()).await?;
+    let (mut rows, open_count) =
+        store::page(&mut conn, &ListQuery { archived, locations, words, before_seq: before, limit: limit + 1 }).await?;
     drop(conn);
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);

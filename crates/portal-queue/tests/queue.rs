@@ -233,6 +233,72 @@ async fn the_archive_pages_newest_first() {
     assert!(third.next_before.is_none());
 }
 
+/// On PostgreSQL a search whose longest word starts exactly one lexeme reads that lexeme's
+/// postings newest first; any other search reads the requests themselves. Each kind of search
+/// answers the same: newest first, paged, every word, the caller's locations and the archive
+/// only. The postings follow every new request.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_archive_search_answers_alike_by_one_words_postings_and_without() {
+    let s = queue_scene().await;
+    let db = &s.t.db;
+    let mut made = Vec::new();
+    for text in ["Gardening leave form", "Garcia invoice", "Garcia copay", "Garlic allergy", "Garcia invoice again"] {
+        let r = submit(db, &s.account, question(&s.patient, "billing", text)).await.unwrap();
+        staff::dismiss(db, &s.front, &r.id, Dismissal::Completed).await.unwrap();
+        made.push(r.id);
+    }
+    let elsewhere =
+        submit(db, &s.other_account, question(&s.other_patient, "billing", "Garcia invoice")).await.unwrap();
+    staff::dismiss(db, &s.outsider, &elsewhere.id, Dismissal::Completed).await.unwrap();
+    let still_open = submit(db, &s.account, question(&s.patient, "billing", "Garcia refund")).await.unwrap();
+    assert_eq!(request_terms_out_of_step(db).await, 0, "every lexeme of every request has its posting");
+    let ids = |p: &portal_queue::staff::QueuePage| p.requests.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let (gardening, invoice, copay, garlic, again) = (&made[0], &made[1], &made[2], &made[3], &made[4]);
+    for (q, expect) in [
+        // One lexeme: its postings.
+        ("garcia", vec![again, copay, invoice]),
+        ("invoice garcia", vec![again, invoice]),
+        ("garc", vec![again, copay, invoice]),
+        ("gar leave", vec![gardening]),
+        // Nothing else matches: the postings answer nothing, then the plain query neither.
+        ("garcia allergy", vec![]),
+        // Three lexemes start with "gar": the plain query.
+        ("gar", vec![again, garlic, copay, invoice, gardening]),
+        // No lexeme at all.
+        ("zebra", vec![]),
+    ] {
+        let found = staff::archive(db, &s.front, Some(q), None, 25).await.unwrap();
+        assert_eq!(ids(&found), expect.into_iter().cloned().collect::<Vec<_>>(), "search {q:?}");
+    }
+    // Pages of two, by the postings and without.
+    for (q, expect) in
+        [("garcia", vec![again, copay, invoice]), ("gar", vec![again, garlic, copay, invoice, gardening])]
+    {
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let page = staff::archive(db, &s.front, Some(q), before, 2).await.unwrap();
+            all.extend(ids(&page));
+            match page.next_before {
+                Some(n) => before = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(all, expect.into_iter().cloned().collect::<Vec<_>>(), "pages of {q:?}");
+    }
+    // The other location's staff find only their own request; the open one is in no archive.
+    let theirs = staff::archive(db, &s.outsider, Some("garcia"), None, 25).await.unwrap();
+    assert_eq!(ids(&theirs), vec![elsewhere.id.clone()]);
+    assert!(!ids(&staff::archive(db, &s.front, Some("refund"), None, 25).await.unwrap()).contains(&still_open.id));
+    // Un-archived: gone from the archive's search by either path.
+    staff::reopen(db, &s.front, copay).await.unwrap();
+    let found = staff::archive(db, &s.front, Some("garcia"), None, 25).await.unwrap();
+    assert_eq!(ids(&found), vec![again.clone(), invoice.clone()]);
+    let found = staff::archive(db, &s.front, Some("gar"), None, 25).await.unwrap();
+    assert_eq!(ids(&found), vec![again.clone(), garlic.clone(), invoice.clone(), gardening.clone()]);
+    assert_eq!(request_terms_out_of_step(db).await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reply_is_linked_once_and_applies_its_disposition() {
     let s = queue_scene().await;

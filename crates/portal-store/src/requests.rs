@@ -8,9 +8,11 @@
 //! - The archive's search: on SQLite a contentless FTS5 table whose `place` and `state` token
 //!   columns make "my locations, archived, these words" one intersection inside FTS5, read in
 //!   descending rowid (= `seq`) order so the first page stops early; on PostgreSQL a generated
-//!   `tsvector` with a GIN index.
+//!   `tsvector` with a GIN index, and the postings of each lexeme (`portal_request_terms`) read
+//!   newest first when the longest word starts exactly one lexeme (docs/architecture.md).
 
 use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
@@ -18,7 +20,7 @@ use time::PrimitiveDateTime;
 
 use crate::StoreError;
 use crate::cached::Cached;
-use crate::db::{DbConn, load_sqlite, on_backend};
+use crate::db::{DbConn, PgConn, on_backend};
 use crate::schema::{messages, portal_request_events, portal_request_tasks, portal_requests};
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName, Serialize)]
@@ -279,82 +281,171 @@ pub struct ListQuery {
     pub limit: i64,
 }
 
-/// A page of the queue or of the archive, newest request first.
-pub async fn list(conn: &mut DbConn, q: &ListQuery) -> Result<Vec<RequestRow>, StoreError> {
+/// The queue or the archive without a search: a range of `portal_requests_queue` or
+/// `portal_requests_by_location`, typed for `$db`.
+macro_rules! unsearched {
+    ($db:ty, $q:expr) => {{
+        let mut b = portal_requests::table.filter(portal_requests::archived.eq($q.archived)).into_boxed::<$db>();
+        if let Some(l) = &$q.locations {
+            b = b.filter(portal_requests::location_id.eq_any(l.clone()));
+        }
+        if let Some(s) = $q.before_seq {
+            b = b.filter(portal_requests::seq.lt(s));
+        }
+        b.order(portal_requests::seq.desc()).select(RequestRow::as_select()).limit($q.limit)
+    }};
+}
+
+/// The open count of each of these locations (`None`: of every location), typed for `$db`.
+macro_rules! open_counts {
+    ($db:ty, $locations:expr) => {{
+        use crate::schema::portal_request_counts as counts;
+        let mut b = counts::table.select(counts::open_count).into_boxed::<$db>();
+        if let Some(l) = &$locations {
+            b = b.filter(counts::location_id.eq_any(l.clone()));
+        }
+        b
+    }};
+}
+
+/// A page of the queue or of the archive, newest request first, and the number of open requests
+/// at the same locations (the queue's count), in one round trip: one hop to SQLite's blocking
+/// thread, or the two statements pipelined on one PostgreSQL connection (a round trip was a
+/// tenth of a queue page's CPU on each side, measured).
+pub async fn page(conn: &mut DbConn, q: &ListQuery) -> Result<(Vec<RequestRow>, i64), StoreError> {
     if let Some(l) = &q.locations
         && l.is_empty()
     {
-        return Ok(vec![]);
+        return Ok((vec![], 0));
     }
-    let limit = q.limit.clamp(1, 200);
-    if q.words.is_empty() {
-        macro_rules! filtered {
-            ($db:ty) => {{
-                let mut b = portal_requests::table.filter(portal_requests::archived.eq(q.archived)).into_boxed::<$db>();
-                if let Some(l) = &q.locations {
-                    b = b.filter(portal_requests::location_id.eq_any(l.clone()));
-                }
-                if let Some(s) = q.before_seq {
-                    b = b.filter(portal_requests::seq.lt(s));
-                }
-                b.order(portal_requests::seq.desc()).select(RequestRow::as_select()).limit(limit)
-            }};
-        }
-        return Ok(on_backend!(
-            conn,
-            sqlite | c | load_sqlite(c, Cached(filtered!(diesel::sqlite::Sqlite))).await,
-            pg | c | Cached(filtered!(diesel::pg::Pg)).load(c).await
-        )?);
-    }
-    let before = q.before_seq.unwrap_or(i64::MAX);
-    Ok(on_backend!(
+    let q = ListQuery { limit: q.limit.clamp(1, 200), ..q.clone() };
+    let (rows, per_location): (Vec<RequestRow>, Vec<i64>) = on_backend!(
         conn,
-        sqlite | c | {
-            let mut expr = format!("state : {}", if q.archived { "archived" } else { "open" });
-            if let Some(l) = &q.locations {
-                let places: Vec<String> = l.iter().map(|id| format!("place : \"{}\"", place_token(id))).collect();
-                expr.push_str(&format!(" AND ({})", places.join(" OR ")));
-            }
-            for w in &q.words {
-                // A quoted FTS5 string and `*`: a prefix query on the text column, no operator.
-                expr.push_str(&format!(" AND search_text : \"{}\"*", w.replace('"', "\"\"")));
-            }
-            let sql = format!(
-                "SELECT {COLUMNS} FROM portal_requests_fts f JOIN portal_requests r ON r.seq = f.rowid \
-                 WHERE portal_requests_fts MATCH ? AND f.rowid < ? ORDER BY f.rowid DESC LIMIT ?"
-            );
-            let query =
-                Cached(diesel::sql_query(sql).bind::<Text, _>(expr).bind::<BigInt, _>(before).bind::<BigInt, _>(limit));
-            load_sqlite::<_, RequestRow>(c, query).await
-        },
+        sqlite
+            | c
+            | c.spawn_blocking(move |sc| {
+                let rows = if q.words.is_empty() {
+                    diesel::RunQueryDsl::load(Cached(unsearched!(diesel::sqlite::Sqlite, q)), sc)?
+                } else {
+                    diesel::RunQueryDsl::load(sqlite_search(&q), sc)?
+                };
+                let counts = diesel::RunQueryDsl::load(Cached(open_counts!(diesel::sqlite::Sqlite, q.locations)), sc)?;
+                Ok((rows, counts))
+            })
+            .await,
         pg | c | {
-            let terms: Vec<String> = q
-                .words
-                .iter()
-                .map(|w| format!("{}:*", w.chars().filter(|c| c.is_alphanumeric()).collect::<String>()))
-                .collect();
-            let mut sql = format!(
-                "SELECT {COLUMNS} FROM portal_requests r WHERE r.archived = $1 \
-                 AND r.search_vector @@ to_tsquery('simple', $2) AND r.seq < $3"
-            );
-            if q.locations.is_some() {
-                sql.push_str(" AND r.location_id = ANY($5)");
-            }
-            sql.push_str(" ORDER BY r.seq DESC LIMIT $4");
-            let query = diesel::sql_query(sql)
-                .into_boxed::<diesel::pg::Pg>()
-                .bind::<diesel::sql_types::Bool, _>(q.archived)
-                .bind::<Text, _>(terms.join(" & "))
-                .bind::<BigInt, _>(before)
-                .bind::<BigInt, _>(limit);
-            match &q.locations {
-                Some(l) => {
-                    Cached(query.bind::<diesel::sql_types::Array<Text>, _>(l.clone())).load::<RequestRow>(c).await
+            // Two futures on a shared connection: diesel-async sends both statements before
+            // reading either answer.
+            let c: &PgConn = c;
+            let (mut first, mut second) = (c, c);
+            let rows = async {
+                if q.words.is_empty() {
+                    return Cached(unsearched!(diesel::pg::Pg, q)).load::<RequestRow>(&mut first).await;
                 }
-                None => Cached(query).load::<RequestRow>(c).await,
-            }
+                if let Some(postings) = pg_postings_search(&q) {
+                    let rows = postings.load::<RequestRow>(&mut first).await?;
+                    // Empty: the word is the prefix of several lexemes or of none, or nothing
+                    // matched; the plain query answers all three.
+                    if !rows.is_empty() {
+                        return Ok(rows);
+                    }
+                }
+                pg_search(&q).load::<RequestRow>(&mut first).await
+            };
+            let counts = Cached(open_counts!(diesel::pg::Pg, q.locations)).load::<i64>(&mut second);
+            futures_util::future::try_join(rows, counts).await
         }
-    )?)
+    )?;
+    // One row per location: summed here (SQL's SUM of a BIGINT is a NUMERIC on PostgreSQL).
+    Ok((rows, per_location.into_iter().sum()))
+}
+
+/// The archive's search on SQLite: the words, the state and the locations as one FTS5 match,
+/// read in descending rowid (= `seq`) order.
+fn sqlite_search(q: &ListQuery) -> Cached<BoxedSqlQuery<'static, diesel::sqlite::Sqlite, SqlQuery>> {
+    let mut expr = format!("state : {}", if q.archived { "archived" } else { "open" });
+    if let Some(l) = &q.locations {
+        let places: Vec<String> = l.iter().map(|id| format!("place : \"{}\"", place_token(id))).collect();
+        expr.push_str(&format!(" AND ({})", places.join(" OR ")));
+    }
+    for w in &q.words {
+        // A quoted FTS5 string and `*`: a prefix query on the text column, no operator.
+        expr.push_str(&format!(" AND search_text : \"{}\"*", w.replace('"', "\"\"")));
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM portal_requests_fts f JOIN portal_requests r ON r.seq = f.rowid \
+         WHERE portal_requests_fts MATCH ? AND f.rowid < ? ORDER BY f.rowid DESC LIMIT ?"
+    );
+    Cached(
+        diesel::sql_query(sql)
+            .into_boxed()
+            .bind::<Text, _>(expr)
+            .bind::<BigInt, _>(q.before_seq.unwrap_or(i64::MAX))
+            .bind::<BigInt, _>(q.limit),
+    )
+}
+
+/// The archive's search on PostgreSQL along one lexeme's postings (`portal_request_terms`),
+/// newest first: when the longest word is the prefix of exactly one lexeme, that lexeme's rows
+/// from the newest down, each request checked for the whole search, the state and the
+/// locations, stopping at the page (the function `portal_request_archive_search`, whose
+/// migration says why it is a function). Answers nothing when the word starts several lexemes
+/// or none. `None` for a word of other than ASCII letters and digits, whose lexeme the
+/// text-search parser might cut differently from our words.
+fn pg_postings_search(q: &ListQuery) -> Option<Cached<BoxedSqlQuery<'static, diesel::pg::Pg, SqlQuery>>> {
+    let driver = q.words.iter().rev().max_by_key(|w| w.len())?;
+    if !driver.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    // The first string after every string that starts with `driver`, in byte order: its last
+    // character (ASCII, below DEL) plus one.
+    let mut end = driver.clone().into_bytes();
+    *end.last_mut()? += 1;
+    let end = String::from_utf8(end).ok()?;
+    let sql = format!("SELECT {COLUMNS} FROM portal_request_archive_search($1, $2, $3, $4, $5, $6, $7) r");
+    let query = diesel::sql_query(sql)
+        .into_boxed::<diesel::pg::Pg>()
+        .bind::<diesel::sql_types::Bool, _>(q.archived)
+        .bind::<Text, _>(pg_tsquery(&q.words))
+        .bind::<BigInt, _>(q.before_seq.unwrap_or(i64::MAX))
+        .bind::<BigInt, _>(q.limit)
+        .bind::<Text, _>(driver.clone())
+        .bind::<Text, _>(end)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Array<Text>>, _>(q.locations.clone());
+    Some(Cached(query))
+}
+
+/// Every word as a prefix (`word:*`), all to match.
+fn pg_tsquery(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("{}:*", w.chars().filter(|c| c.is_alphanumeric()).collect::<String>()))
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
+
+/// The archive's search on PostgreSQL: the `tsvector` matched row by row along the newest-first
+/// walk of `portal_requests_queue` (for the first page of a common word cheaper than the GIN
+/// index's bitmap of every match, measured; the planner chooses).
+fn pg_search(q: &ListQuery) -> Cached<BoxedSqlQuery<'static, diesel::pg::Pg, SqlQuery>> {
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM portal_requests r WHERE r.archived = $1 \
+         AND r.search_vector @@ to_tsquery('simple', $2) AND r.seq < $3"
+    );
+    if q.locations.is_some() {
+        sql.push_str(" AND r.location_id = ANY($5)");
+    }
+    sql.push_str(" ORDER BY r.seq DESC LIMIT $4");
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<diesel::pg::Pg>()
+        .bind::<diesel::sql_types::Bool, _>(q.archived)
+        .bind::<Text, _>(pg_tsquery(&q.words))
+        .bind::<BigInt, _>(q.before_seq.unwrap_or(i64::MAX))
+        .bind::<BigInt, _>(q.limit);
+    if let Some(l) = &q.locations {
+        query = query.bind::<diesel::sql_types::Array<Text>, _>(l.clone());
+    }
+    Cached(query)
 }
 
 /// The token that stands for a location in the `place` column of SQLite's `portal_requests_fts`
@@ -366,17 +457,16 @@ fn place_token(location_id: &str) -> String {
 /// The number of open requests at these locations (`None`: all), for the home page's block and
 /// the queue: a sum over `portal_request_counts`, which triggers keep (see the migration).
 pub async fn open_count(conn: &mut DbConn, locations: Option<&[String]>) -> Result<i64, StoreError> {
-    use crate::schema::portal_request_counts as counts;
+    if locations.is_some_and(<[String]>::is_empty) {
+        return Ok(0);
+    }
+    let locations = locations.map(<[String]>::to_vec);
     // One row per location: summed here (SQL's SUM of a BIGINT is a NUMERIC on PostgreSQL).
-    let per_location: Vec<i64> = match locations {
-        None => on_backend!(conn, |c| counts::table.select(counts::open_count).load(c).await)?,
-        Some([]) => vec![],
-        Some(l) => on_backend!(conn, |c| Cached(
-            counts::table.filter(counts::location_id.eq_any(l)).select(counts::open_count)
-        )
-        .load(c)
-        .await)?,
-    };
+    let per_location: Vec<i64> = on_backend!(
+        conn,
+        sqlite | c | Cached(open_counts!(diesel::sqlite::Sqlite, locations)).load(c).await,
+        pg | c | Cached(open_counts!(diesel::pg::Pg, locations)).load(c).await
+    )?;
     Ok(per_location.into_iter().sum())
 }
 

@@ -239,6 +239,30 @@ pub async fn audit_rows(db: &Db, action: &str) -> Vec<AuditRow> {
         .unwrap()
 }
 
+/// PostgreSQL: the rows of `portal_request_terms` that are not a lexeme of their request's
+/// `search_vector`, plus the lexemes that have no row (0 when the postings follow the requests).
+/// SQLite has no such table: 0.
+pub async fn request_terms_out_of_step(db: &Db) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = db.read().await.unwrap();
+    match &mut conn {
+        crate::db::DbConn::Sqlite(_) => 0,
+        crate::db::DbConn::Pg(c) => {
+            let lexemes = "SELECT t COLLATE \"C\" AS term, r.seq FROM portal_requests r, unnest(tsvector_to_array(r.search_vector)) AS t";
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM ((SELECT term, seq FROM portal_request_terms EXCEPT {lexemes}) \
+                 UNION ALL ({lexemes} EXCEPT SELECT term, seq FROM portal_request_terms)) d"
+            );
+            let rows: Vec<Count> = diesel_async::RunQueryDsl::load(diesel::sql_query(sql), &mut **c).await.unwrap();
+            rows[0].n
+        }
+    }
+}
+
 /// The outbox events of `kind`, as JSON.
 pub async fn events(db: &Db, kind: &str) -> Vec<serde_json::Value> {
     let mut conn = db.read().await.unwrap();
