@@ -1006,8 +1006,7 @@ async fn load_requests(
             tx,
             "portal_request_terms",
             "INSERT INTO portal_request_terms (term, seq)
-             SELECT t, r.seq FROM portal_requests r, unnest(tsvector_to_array(r.search_vector)) AS t
-             ON CONFLICT DO NOTHING",
+             SELECT t, r.seq FROM portal_requests r, unnest(tsvector_to_array(r.search_vector)) AS t",
             &[],
         )
         .await?;

@@ -9,8 +9,8 @@ ALTER TABLE portal_requests DROP CONSTRAINT portal_requests_seq_key;
 -- a request's `search_vector` (exactly `tsvector_to_array`), kept by the trigger below. A
 -- search whose longest word is the prefix of exactly one lexeme reads that lexeme's rows from
 -- the newest down and stops at the page, instead of testing the `tsvector` of every archived
--- request from the newest down until a page matched (a surname on 2 % of the requests: 0.40
--- -> 0.11 ms, measured on 100,000). Other searches keep the plain query. `COLLATE "C"`: byte
+-- request from the newest down until a page matched (a surname on 2 % of the requests: 0.45
+-- -> 0.17 ms, measured on 100,000). Other searches keep the plain query. `COLLATE "C"`: byte
 -- order, so that the lexemes starting with a word are one range of the index.
 CREATE TABLE portal_request_terms (
     term TEXT COLLATE "C" NOT NULL,
