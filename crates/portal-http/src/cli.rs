@@ -163,6 +163,9 @@ async fn open_db(config: &Config) -> anyhow::Result<Db> {
     )
     .await?;
     db.migrate().await?;
+    // Audit rows a crash left between a write's commit and their chaining (PostgreSQL), before
+    // anything reads or extends the chain.
+    db.chain_pending().await?;
     Ok(db)
 }
 

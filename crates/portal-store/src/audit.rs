@@ -1,9 +1,17 @@
 //! The audit log: append-only rows, hash-chained so that an edit or a deletion is detected.
 //!
-//! Every audited write appends its row inside the same transaction as the change. The chain's
-//! head is a single row locked by each append (`FOR UPDATE` on PostgreSQL; SQLite's
-//! `BEGIN IMMEDIATE` already serialises writers), so rows chain in commit order even with many
-//! replicas. Appends happen last in a use case's transaction to keep that lock short.
+//! Every audited write records its row inside the same transaction as the change. The chain's
+//! head is a single row; whoever extends the chain locks it (`FOR UPDATE` on PostgreSQL;
+//! SQLite's `BEGIN IMMEDIATE` already serialises writers), so there is one chain even with many
+//! replicas.
+//!
+//! On SQLite a write chains its row at once. On PostgreSQL it would then hold the head from its
+//! append through its commit's WAL flush, and audited writes would go one flush at a time; so
+//! there [`append`] writes the row to `audit_pending` (no lock shared with other writers) and
+//! [`crate::Db::write`] has it chained right after the commit, by the same group commit that
+//! records audited reads ([`append_many`] moves every committed pending row into the chain, in
+//! the order they were written, before its own rows). A write returns once its rows are
+//! chained; whatever a crash leaves pending is chained by the next append.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -14,8 +22,9 @@ use sha2::{Digest, Sha256};
 use time::PrimitiveDateTime;
 
 use crate::StoreError;
+use crate::cached::Cached;
 use crate::db::{DbConn, insert_many, on_backend};
-use crate::schema::{audit_head, audit_log};
+use crate::schema::{audit_head, audit_log, audit_pending};
 
 /// What a use case records. `detail` never holds PHI values: names of changed fields, counts,
 /// setting values, never a diagnosis or a message body.
@@ -70,6 +79,44 @@ struct NewAuditRow {
     hash: String,
 }
 
+// A row waiting to be chained, as [`append`] writes it on PostgreSQL.
+#[derive(Clone, Insertable)]
+#[diesel(table_name = audit_pending, treat_none_as_default_value = false)]
+struct NewPendingRow {
+    at: PrimitiveDateTime,
+    actor_kind: String,
+    actor_id: Option<String>,
+    actor_name: String,
+    action: String,
+    patient_id: Option<String>,
+    target_kind: Option<String>,
+    target_id: Option<String>,
+    detail: String,
+    ip: Option<String>,
+}
+
+#[derive(QueryableByName)]
+#[diesel(table_name = audit_pending)]
+struct PendingRow {
+    id: i64,
+    at: PrimitiveDateTime,
+    actor_kind: String,
+    actor_id: Option<String>,
+    actor_name: String,
+    action: String,
+    patient_id: Option<String>,
+    target_kind: Option<String>,
+    target_id: Option<String>,
+    detail: String,
+    ip: Option<String>,
+}
+
+tokio::task_local! {
+    /// Set by [`append`] when it leaves a row in `audit_pending`: [`crate::Db::write`] scopes
+    /// it around each transaction and, when set, has the row chained right after the commit.
+    pub(crate) static UNCHAINED: std::cell::Cell<bool>;
+}
+
 /// The bytes a row's hash covers: every field, in a fixed order, as a JSON array (unambiguous
 /// where plain concatenation would not be), prefixed by the previous row's hash.
 #[allow(clippy::too_many_arguments)]
@@ -107,71 +154,131 @@ fn row_hash(
     hex::encode(h.finalize())
 }
 
-/// Appends one row to the chain. Call it inside [`crate::Db::write`], after the change itself.
-pub async fn append(conn: &mut DbConn, e: &AuditEntry) -> Result<i64, StoreError> {
-    let seqs = append_many(conn, std::slice::from_ref(e)).await?;
-    Ok(seqs.start)
+/// Records one row. Call it inside [`crate::Db::write`], after the change itself: the row
+/// commits with the change, and is in the chain (with its sequence number) when `write`
+/// returns. On SQLite it is chained here; on PostgreSQL it waits in `audit_pending` until the
+/// commit (see the module's documentation).
+pub async fn append(conn: &mut DbConn, e: &AuditEntry) -> Result<(), StoreError> {
+    if matches!(conn, DbConn::Sqlite(_)) {
+        return append_many(conn, std::slice::from_ref(e)).await.map(|_| ());
+    }
+    let row = NewPendingRow {
+        at: now_utc(),
+        actor_kind: e.actor_kind.to_owned(),
+        actor_id: e.actor_id.clone(),
+        actor_name: e.actor_name.clone(),
+        action: e.action.as_str().to_owned(),
+        patient_id: e.patient_id.clone(),
+        target_kind: e.target_kind.map(str::to_owned),
+        target_id: e.target_id.clone(),
+        detail: e.detail.to_string(),
+        ip: e.ip.clone(),
+    };
+    on_backend!(conn, |c| diesel::insert_into(audit_pending::table).values(row.clone()).execute(c).await)?;
+    // Outside `Db::write` (no scope) the row is chained by the next append of anyone.
+    let _ = UNCHAINED.try_with(|u| u.set(true));
+    Ok(())
 }
 
-/// Appends rows in order with one lock of the chain's head, one multi-row insert and one head
-/// update: what a group commit of audited reads ([`crate::Db::audit_read`]) and bulk jobs use.
-/// Returns the sequence numbers given.
+/// Extends the chain under one lock of its head, one multi-row insert and one head update:
+/// first every committed row of `audit_pending` (oldest first, at most 5,000: more wait for the next; only a
+/// backlog left by an outage comes near it), then
+/// `entries` in order. What a group commit of audited reads ([`crate::Db::audit_read`]), the
+/// chaining after a write, and bulk jobs use. Returns the sequence numbers given to `entries`.
 pub async fn append_many(conn: &mut DbConn, entries: &[AuditEntry]) -> Result<std::ops::Range<i64>, StoreError> {
     let (head_seq, head_hash): (i64, String) = on_backend!(
         conn,
         sqlite | c | audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).first(c).await,
         pg | c | audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).for_update().first(c).await
     )?;
-    if entries.is_empty() {
-        return Ok(head_seq + 1..head_seq + 1);
+    // Under the head's lock no other drain runs; rows committed after this statement began
+    // stay for the next one. Deleted and inserted in one transaction: a rollback keeps them.
+    const TAKE: &str = "DELETE FROM audit_pending WHERE id IN \
+        (SELECT id FROM audit_pending ORDER BY id LIMIT 5000) \
+        RETURNING id, at, actor_kind, actor_id, actor_name, action, patient_id, target_kind, target_id, detail, ip";
+    let mut pending: Vec<PendingRow> = on_backend!(conn, |c| Cached(diesel::sql_query(TAKE)).load(c).await)?;
+    pending.sort_by_key(|p| p.id);
+    let first = head_seq + 1 + pending.len() as i64;
+    if entries.is_empty() && pending.is_empty() {
+        return Ok(first..first);
     }
     let at = now_utc();
+    let unchained = pending.into_iter().map(|p| NewPendingRow {
+        at: p.at,
+        actor_kind: p.actor_kind,
+        actor_id: p.actor_id,
+        actor_name: p.actor_name,
+        action: p.action,
+        patient_id: p.patient_id,
+        target_kind: p.target_kind,
+        target_id: p.target_id,
+        detail: p.detail,
+        ip: p.ip,
+    });
+    let given = entries.iter().map(|e| NewPendingRow {
+        at,
+        actor_kind: e.actor_kind.to_owned(),
+        actor_id: e.actor_id.clone(),
+        actor_name: e.actor_name.clone(),
+        action: e.action.as_str().to_owned(),
+        patient_id: e.patient_id.clone(),
+        target_kind: e.target_kind.map(str::to_owned),
+        target_id: e.target_id.clone(),
+        detail: e.detail.to_string(),
+        ip: e.ip.clone(),
+    });
     let mut prev = head_hash;
     let mut rows = Vec::with_capacity(entries.len());
-    for (i, e) in entries.iter().enumerate() {
+    for (i, r) in unchained.chain(given).enumerate() {
         let seq = head_seq + 1 + i as i64;
-        let detail = e.detail.to_string();
         let hash = row_hash(
             &prev,
             seq,
-            at,
-            e.actor_kind,
-            e.actor_id.as_deref(),
-            &e.actor_name,
-            e.action.as_str(),
-            e.patient_id.as_deref(),
-            e.target_kind,
-            e.target_id.as_deref(),
-            &detail,
-            e.ip.as_deref(),
+            r.at,
+            &r.actor_kind,
+            r.actor_id.as_deref(),
+            &r.actor_name,
+            &r.action,
+            r.patient_id.as_deref(),
+            r.target_kind.as_deref(),
+            r.target_id.as_deref(),
+            &r.detail,
+            r.ip.as_deref(),
         );
         rows.push(NewAuditRow {
             seq,
-            at,
-            actor_kind: e.actor_kind.to_owned(),
-            actor_id: e.actor_id.clone(),
-            actor_name: e.actor_name.clone(),
-            action: e.action.as_str().to_owned(),
-            patient_id: e.patient_id.clone(),
-            target_kind: e.target_kind.map(str::to_owned),
-            target_id: e.target_id.clone(),
-            detail,
-            ip: e.ip.clone(),
+            at: r.at,
+            actor_kind: r.actor_kind,
+            actor_id: r.actor_id,
+            actor_name: r.actor_name,
+            action: r.action,
+            patient_id: r.patient_id,
+            target_kind: r.target_kind,
+            target_id: r.target_id,
+            detail: r.detail,
+            ip: r.ip,
             prev_hash: std::mem::take(&mut prev),
             hash: hash.clone(),
         });
         prev = hash;
     }
-    let last = head_seq + entries.len() as i64;
+    let last = head_seq + rows.len() as i64;
     // SQLite binds at most 32,766 parameters per statement: 13 a row.
     for chunk in rows.chunks(2000) {
         insert_many!(conn, audit_log::table, chunk)?;
     }
-    on_backend!(conn, |c| diesel::update(audit_head::table.find(1))
-        .set((audit_head::seq.eq(last), audit_head::hash.eq(&prev)))
-        .execute(c)
-        .await)?;
-    Ok(head_seq + 1..last + 1)
+    on_backend!(conn, |c| Cached(
+        diesel::update(audit_head::table.find(1)).set((audit_head::seq.eq(last), audit_head::hash.eq(&prev)))
+    )
+    .execute(c)
+    .await)?;
+    Ok(first..last + 1)
+}
+
+/// How many rows wait in `audit_pending` (written by committed writes, not yet chained): what
+/// `portal audit verify` reports beside the chain, since it cannot check them yet.
+pub async fn pending_count(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(on_backend!(conn, |c| audit_pending::table.count().get_result(c).await)?)
 }
 
 /// Filters of the audit log page. All optional; rows come newest first.

@@ -174,9 +174,10 @@ pub struct Db {
     reads: Option<tokio::sync::mpsc::Sender<PendingRead>>,
 }
 
-/// An audited read waiting for its row to be committed.
+/// An audited read waiting for its row to be committed, or (no entry) a committed write waiting
+/// for its pending rows to be chained.
 struct PendingRead {
-    entry: crate::audit::AuditEntry,
+    entry: Option<crate::audit::AuditEntry>,
     done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
@@ -247,7 +248,9 @@ impl Db {
                         Err(_) => break,
                     }
                 }
-                let entries: Vec<_> = batch.iter().map(|p| p.entry.clone()).collect();
+                // Every append drains `audit_pending` first, so a batch of only chaining requests
+                // has no entries and still chains their rows.
+                let entries: Vec<_> = batch.iter().filter_map(|p| p.entry.clone()).collect();
                 let outcome = committer
                     .write(move |tx| Box::pin(async move { crate::audit::append_many(tx, &entries).await }))
                     .await
@@ -276,7 +279,25 @@ impl Db {
                 .await;
         };
         let (done, wait) = tokio::sync::oneshot::channel();
-        reads.send(PendingRead { entry, done }).await.map_err(|_| StoreError::Cancelled)?;
+        reads.send(PendingRead { entry: Some(entry), done }).await.map_err(|_| StoreError::Cancelled)?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(cause)) => Err(StoreError::Audit(cause)),
+            Err(_) => Err(StoreError::Cancelled),
+        }
+    }
+
+    /// Chains the rows that committed writes left in `audit_pending` (PostgreSQL; see
+    /// [`crate::audit`]) and returns once they are in the chain, together with other writers'
+    /// and audited reads in one group commit. [`Db::write`] calls it after each commit that
+    /// left such rows; the server calls it when it starts, for rows a crash left behind.
+    pub async fn chain_pending(&self) -> Result<(), StoreError> {
+        let Some(reads) = &self.reads else {
+            let mut conn = self.writer().await?;
+            return chain_on(&mut conn).await;
+        };
+        let (done, wait) = tokio::sync::oneshot::channel();
+        reads.send(PendingRead { entry: None, done }).await.map_err(|_| StoreError::Cancelled)?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(cause)) => Err(StoreError::Audit(cause)),
@@ -320,7 +341,7 @@ impl Db {
         E: From<StoreError> + Send + 'static,
     {
         let db = self.clone();
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(crate::audit::UNCHAINED.scope(std::cell::Cell::new(false), async move {
             let mut conn = db.writer().await?;
             let (begin, commit) = match conn.backend() {
                 Backend::Sqlite => ("BEGIN IMMEDIATE", "COMMIT"),
@@ -343,6 +364,15 @@ impl Db {
                         rollback(&mut conn).await;
                         return Err(StoreError::from(e).into());
                     }
+                    if crate::audit::UNCHAINED.with(|u| u.get()) {
+                        drop(conn);
+                        // The change and its audit rows are committed; a failure here leaves
+                        // the rows pending for the next append, so the caller is not told
+                        // that the change failed.
+                        if let Err(e) = db.chain_pending().await {
+                            tracing::warn!(error = %e, "audit rows committed but not yet chained");
+                        }
+                    }
                     Ok(value)
                 }
                 Ok(Err(e)) => {
@@ -354,7 +384,7 @@ impl Db {
                     std::panic::resume_unwind(panic)
                 }
             }
-        });
+        }));
         match task.await {
             Ok(r) => r,
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
@@ -407,6 +437,28 @@ impl Db {
             Pools::Pg { pool, .. } => pool.state(),
         };
         PoolStats { connections: state.connections, idle: state.idle_connections }
+    }
+}
+
+/// Chains the pending audit rows in a transaction of its own on `conn`.
+async fn chain_on(conn: &mut DbConn) -> Result<(), StoreError> {
+    let (begin, commit) = match conn.backend() {
+        Backend::Sqlite => ("BEGIN IMMEDIATE", "COMMIT"),
+        Backend::Postgres => ("BEGIN", "COMMIT"),
+    };
+    on_backend!(&mut *conn, |c| c.batch_execute(begin).await)?;
+    match crate::audit::append_many(conn, &[]).await {
+        Ok(_) => {
+            if let Err(e) = on_backend!(&mut *conn, |c| c.batch_execute(commit).await) {
+                rollback(conn).await;
+                return Err(e.into());
+            }
+            Ok(())
+        }
+        Err(e) => {
+            rollback(conn).await;
+            Err(e)
+        }
     }
 }
 

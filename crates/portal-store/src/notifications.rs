@@ -9,6 +9,7 @@ use serde::Serialize;
 use time::{Date, PrimitiveDateTime};
 
 use crate::StoreError;
+use crate::cached::Cached;
 use crate::db::{DbConn, on_backend};
 use crate::schema::{notification_rules, staff_notifications};
 
@@ -66,25 +67,24 @@ pub async fn insert_rule(conn: &mut DbConn, r: &RuleRow) -> Result<(), StoreErro
 
 /// Replaces a live rule's fields (not its id, creator or creation time).
 pub async fn update_rule(conn: &mut DbConn, r: &RuleRow) -> Result<(), StoreError> {
-    let n = on_backend!(conn, |c| diesel::update(
-        notification_rules::table.find(&r.id).filter(notification_rules::deleted_at.is_null())
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(notification_rules::table.find(&r.id).filter(notification_rules::deleted_at.is_null())).set((
+            notification_rules::location_id.eq(&r.location_id),
+            notification_rules::event.eq(&r.event),
+            notification_rules::name.eq(&r.name),
+            notification_rules::starts_on.eq(r.starts_on),
+            notification_rules::ends_on.eq(r.ends_on),
+            notification_rules::severity.eq(&r.severity),
+            notification_rules::recipient_users.eq(&r.recipient_users),
+            notification_rules::recipient_care_team.eq(r.recipient_care_team),
+            notification_rules::recipient_roles.eq(&r.recipient_roles),
+            notification_rules::title.eq(&r.title),
+            notification_rules::message.eq(&r.message),
+            notification_rules::toast.eq(r.toast),
+            notification_rules::email.eq(r.email),
+            notification_rules::updated_at.eq(r.updated_at),
+        ))
     )
-    .set((
-        notification_rules::location_id.eq(&r.location_id),
-        notification_rules::event.eq(&r.event),
-        notification_rules::name.eq(&r.name),
-        notification_rules::starts_on.eq(r.starts_on),
-        notification_rules::ends_on.eq(r.ends_on),
-        notification_rules::severity.eq(&r.severity),
-        notification_rules::recipient_users.eq(&r.recipient_users),
-        notification_rules::recipient_care_team.eq(r.recipient_care_team),
-        notification_rules::recipient_roles.eq(&r.recipient_roles),
-        notification_rules::title.eq(&r.title),
-        notification_rules::message.eq(&r.message),
-        notification_rules::toast.eq(r.toast),
-        notification_rules::email.eq(r.email),
-        notification_rules::updated_at.eq(r.updated_at),
-    ))
     .execute(c)
     .await)?;
     if n == 0 {
@@ -95,10 +95,10 @@ pub async fn update_rule(conn: &mut DbConn, r: &RuleRow) -> Result<(), StoreErro
 
 /// Stops a rule; its row stays for the notifications it delivered.
 pub async fn delete_rule(conn: &mut DbConn, id: &str, at: PrimitiveDateTime) -> Result<(), StoreError> {
-    let n = on_backend!(conn, |c| diesel::update(
-        notification_rules::table.find(id).filter(notification_rules::deleted_at.is_null())
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(notification_rules::table.find(id).filter(notification_rules::deleted_at.is_null()))
+            .set((notification_rules::deleted_at.eq(Some(at)), notification_rules::updated_at.eq(at)))
     )
-    .set((notification_rules::deleted_at.eq(Some(at)), notification_rules::updated_at.eq(at)))
     .execute(c)
     .await)?;
     if n == 0 {
@@ -212,21 +212,25 @@ pub async fn mark_read(
     at: PrimitiveDateTime,
 ) -> Result<usize, StoreError> {
     Ok(match id {
-        Some(id) => on_backend!(conn, |c| diesel::update(
-            staff_notifications::table
-                .filter(staff_notifications::staff_id.eq(staff_id))
-                .filter(staff_notifications::id.eq(id))
-                .filter(staff_notifications::read_at.is_null())
+        Some(id) => on_backend!(conn, |c| Cached(
+            diesel::update(
+                staff_notifications::table
+                    .filter(staff_notifications::staff_id.eq(staff_id))
+                    .filter(staff_notifications::id.eq(id))
+                    .filter(staff_notifications::read_at.is_null())
+            )
+            .set(staff_notifications::read_at.eq(Some(at)))
         )
-        .set(staff_notifications::read_at.eq(Some(at)))
         .execute(c)
         .await)?,
-        None => on_backend!(conn, |c| diesel::update(
-            staff_notifications::table
-                .filter(staff_notifications::staff_id.eq(staff_id))
-                .filter(staff_notifications::read_at.is_null())
+        None => on_backend!(conn, |c| Cached(
+            diesel::update(
+                staff_notifications::table
+                    .filter(staff_notifications::staff_id.eq(staff_id))
+                    .filter(staff_notifications::read_at.is_null())
+            )
+            .set(staff_notifications::read_at.eq(Some(at)))
         )
-        .set(staff_notifications::read_at.eq(Some(at)))
         .execute(c)
         .await)?,
     })
@@ -251,12 +255,14 @@ pub async fn mark_toasted(conn: &mut DbConn, ids: &[String], at: PrimitiveDateTi
     if ids.is_empty() {
         return Ok(0);
     }
-    Ok(on_backend!(conn, |c| diesel::update(
-        staff_notifications::table
-            .filter(staff_notifications::id.eq_any(ids))
-            .filter(staff_notifications::toasted_at.is_null())
+    Ok(on_backend!(conn, |c| Cached(
+        diesel::update(
+            staff_notifications::table
+                .filter(staff_notifications::id.eq_any(ids))
+                .filter(staff_notifications::toasted_at.is_null())
+        )
+        .set(staff_notifications::toasted_at.eq(Some(at)))
     )
-    .set(staff_notifications::toasted_at.eq(Some(at)))
     .execute(c)
     .await)?)
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use time::PrimitiveDateTime;
 
 use crate::StoreError;
+use crate::cached::Cached;
 use crate::db::{DbConn, on_backend};
 use crate::schema::{locations, organization, setting_changes};
 
@@ -63,24 +64,25 @@ pub struct CompanyUpdate<'a> {
 pub async fn update_company(conn: &mut DbConn, u: &CompanyUpdate<'_>) -> Result<(), StoreError> {
     organization(conn).await?;
     let now = portal_core::time_util::now_utc();
-    on_backend!(conn, |c| diesel::update(organization::table.find(1))
-        .set((
-            organization::name.eq(u.name),
-            organization::phone.eq(u.phone),
-            organization::brand_by_location.eq(u.brand_by_location),
-            organization::updated_at.eq(now),
-        ))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(diesel::update(organization::table.find(1)).set((
+        organization::name.eq(u.name),
+        organization::phone.eq(u.phone),
+        organization::brand_by_location.eq(u.brand_by_location),
+        organization::updated_at.eq(now),
+    )))
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
 pub async fn set_company_logo(conn: &mut DbConn, content_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
     organization(conn).await?;
-    on_backend!(conn, |c| diesel::update(organization::table.find(1))
-        .set((organization::logo_content_type.eq(content_type), organization::logo.eq(bytes)))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(organization::table.find(1))
+            .set((organization::logo_content_type.eq(content_type), organization::logo.eq(bytes)))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -98,10 +100,12 @@ pub async fn company_logo(conn: &mut DbConn) -> Result<Option<(String, Vec<u8>)>
 pub async fn set_use_portal(conn: &mut DbConn, on: bool) -> Result<(), StoreError> {
     organization(conn).await?;
     let now = portal_core::time_util::now_utc();
-    on_backend!(conn, |c| diesel::update(organization::table.find(1))
-        .set((organization::use_portal.eq(on), organization::updated_at.eq(now)))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(organization::table.find(1))
+            .set((organization::use_portal.eq(on), organization::updated_at.eq(now)))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -205,10 +209,11 @@ pub async fn insert_location(conn: &mut DbConn, id: &str, f: &LocationFields) ->
 
 pub async fn update_location(conn: &mut DbConn, id: &str, f: &LocationFields) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    let n = on_backend!(conn, |c| diesel::update(locations::table.find(id))
-        .set((f, locations::updated_at.eq(now)))
-        .execute(c)
-        .await)?;
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(locations::table.find(id)).set((f, locations::updated_at.eq(now)))
+    )
+    .execute(c)
+    .await)?;
     if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
@@ -218,10 +223,12 @@ pub async fn set_location_logo(
     content_type: &str,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    let n = on_backend!(conn, |c| diesel::update(locations::table.find(id))
-        .set((locations::logo_content_type.eq(content_type), locations::logo.eq(bytes)))
-        .execute(c)
-        .await)?;
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(locations::table.find(id))
+            .set((locations::logo_content_type.eq(content_type), locations::logo.eq(bytes)))
+    )
+    .execute(c)
+    .await)?;
     if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 use time::{Duration, PrimitiveDateTime};
 
 use crate::StoreError;
+use crate::cached::Cached;
 use crate::db::{DbConn, on_backend};
 use crate::ids::new_id;
 use crate::schema::outbox_events;
@@ -95,10 +96,12 @@ pub async fn claim(
         return Ok(vec![]);
     }
     let until = now + lease;
-    on_backend!(conn, |c| diesel::update(outbox_events::table.filter(outbox_events::id.eq_any(&ids)))
-        .set((outbox_events::claimed_until.eq(until), outbox_events::attempts.eq(outbox_events::attempts + 1)))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(outbox_events::table.filter(outbox_events::id.eq_any(&ids)))
+            .set((outbox_events::claimed_until.eq(until), outbox_events::attempts.eq(outbox_events::attempts + 1)))
+    )
+    .execute(c)
+    .await)?;
     Ok(on_backend!(conn, |c| outbox_events::table
         .filter(outbox_events::id.eq_any(&ids))
         .order((outbox_events::available_at.asc(), outbox_events::created_at.asc()))
@@ -116,18 +119,21 @@ pub async fn enqueue_event(conn: &mut DbConn, event: &portal_core::events::Domai
 /// Replaces a delivered event's payload, so that a one-time secret it carried is gone.
 pub async fn replace_payload(conn: &mut DbConn, id: &str, payload: &serde_json::Value) -> Result<(), StoreError> {
     let payload = payload.to_string();
-    on_backend!(conn, |c| diesel::update(outbox_events::table.find(id))
-        .set(outbox_events::payload.eq(&payload))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(outbox_events::table.find(id)).set(outbox_events::payload.eq(&payload))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
 pub async fn mark_delivered(conn: &mut DbConn, id: &str, at: PrimitiveDateTime) -> Result<(), StoreError> {
-    on_backend!(conn, |c| diesel::update(outbox_events::table.find(id))
-        .set((outbox_events::delivered_at.eq(at), outbox_events::claimed_until.eq(None::<PrimitiveDateTime>)))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(outbox_events::table.find(id))
+            .set((outbox_events::delivered_at.eq(at), outbox_events::claimed_until.eq(None::<PrimitiveDateTime>)))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -140,14 +146,13 @@ pub async fn mark_failed(
     error: &str,
 ) -> Result<(), StoreError> {
     let error: String = error.chars().take(500).collect();
-    on_backend!(conn, |c| diesel::update(outbox_events::table.find(id))
-        .set((
-            outbox_events::available_at.eq(retry_at),
-            outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
-            outbox_events::last_error.eq(&error),
-        ))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(diesel::update(outbox_events::table.find(id)).set((
+        outbox_events::available_at.eq(retry_at),
+        outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
+        outbox_events::last_error.eq(&error),
+    )))
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -155,14 +160,13 @@ pub async fn mark_failed(
 /// but is never claimed again and no longer counts as pending.
 pub async fn mark_dead(conn: &mut DbConn, id: &str, at: PrimitiveDateTime, error: &str) -> Result<(), StoreError> {
     let error: String = error.chars().take(500).collect();
-    on_backend!(conn, |c| diesel::update(outbox_events::table.find(id))
-        .set((
-            outbox_events::dead_at.eq(at),
-            outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
-            outbox_events::last_error.eq(&error),
-        ))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(diesel::update(outbox_events::table.find(id)).set((
+        outbox_events::dead_at.eq(at),
+        outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
+        outbox_events::last_error.eq(&error),
+    )))
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -174,18 +178,20 @@ pub async fn release(conn: &mut DbConn, ids: &[String], leased_until: PrimitiveD
     if ids.is_empty() {
         return Ok(());
     }
-    on_backend!(conn, |c| diesel::update(
-        outbox_events::table.filter(
-            outbox_events::id
-                .eq_any(ids)
-                .and(outbox_events::delivered_at.is_null())
-                .and(outbox_events::claimed_until.eq(leased_until))
+    on_backend!(conn, |c| Cached(
+        diesel::update(
+            outbox_events::table.filter(
+                outbox_events::id
+                    .eq_any(ids)
+                    .and(outbox_events::delivered_at.is_null())
+                    .and(outbox_events::claimed_until.eq(leased_until))
+            )
         )
+        .set((
+            outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
+            outbox_events::attempts.eq(outbox_events::attempts - 1),
+        ))
     )
-    .set((
-        outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
-        outbox_events::attempts.eq(outbox_events::attempts - 1),
-    ))
     .execute(c)
     .await)?;
     Ok(())

@@ -6,6 +6,7 @@ use serde::Serialize;
 use time::{Date, PrimitiveDateTime};
 
 use crate::StoreError;
+use crate::cached::Cached;
 use crate::db::{DbConn, on_backend};
 use crate::schema::{care_team_members, counters, patient_contacts, patients, staff_users};
 
@@ -87,10 +88,10 @@ pub async fn insert(conn: &mut DbConn, id: &str, record_number: &str, f: &Patien
 
 pub async fn update(conn: &mut DbConn, id: &str, f: &PatientFields) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    let n = on_backend!(conn, |c| diesel::update(patients::table.find(id))
-        .set((f, patients::updated_at.eq(now)))
-        .execute(c)
-        .await)?;
+    let n =
+        on_backend!(conn, |c| Cached(diesel::update(patients::table.find(id)).set((f, patients::updated_at.eq(now))))
+            .execute(c)
+            .await)?;
     if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
@@ -275,10 +276,9 @@ pub async fn update_contact(
     id: &str,
     f: &ContactFields,
 ) -> Result<(), StoreError> {
-    let n = on_backend!(conn, |c| diesel::update(
-        patient_contacts::table.find(id).filter(patient_contacts::patient_id.eq(patient_id))
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(patient_contacts::table.find(id).filter(patient_contacts::patient_id.eq(patient_id))).set(f)
     )
-    .set(f)
     .execute(c)
     .await)?;
     if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use time::{Date, PrimitiveDateTime};
 
 use crate::StoreError;
+use crate::cached::Cached;
 use crate::db::{DbConn, on_backend};
 use crate::schema::{locations, organization, patients, portal_grants};
 
@@ -115,10 +116,11 @@ pub async fn patients_by_email(conn: &mut DbConn, email: &str) -> Result<Vec<Pat
 
 pub async fn set_portal_access(conn: &mut DbConn, id: &str, on: bool) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    let n = on_backend!(conn, |c| diesel::update(patients::table.find(id))
-        .set((patients::portal_access.eq(on), patients::updated_at.eq(now)))
-        .execute(c)
-        .await)?;
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(patients::table.find(id)).set((patients::portal_access.eq(on), patients::updated_at.eq(now)))
+    )
+    .execute(c)
+    .await)?;
     if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
@@ -128,10 +130,12 @@ pub async fn enable_many(conn: &mut DbConn, ids: &[String]) -> Result<usize, Sto
         return Ok(0);
     }
     let now = portal_core::time_util::now_utc();
-    Ok(on_backend!(conn, |c| diesel::update(patients::table.filter(patients::id.eq_any(ids)))
-        .set((patients::portal_access.eq(true), patients::updated_at.eq(now)))
-        .execute(c)
-        .await)?)
+    Ok(on_backend!(conn, |c| Cached(
+        diesel::update(patients::table.filter(patients::id.eq_any(ids)))
+            .set((patients::portal_access.eq(true), patients::updated_at.eq(now)))
+    )
+    .execute(c)
+    .await)?)
 }
 
 /// Records that an invitation concerning these patients was sent at `at`.
@@ -139,10 +143,11 @@ pub async fn mark_invited(conn: &mut DbConn, ids: &[String], at: PrimitiveDateTi
     if ids.is_empty() {
         return Ok(());
     }
-    on_backend!(conn, |c| diesel::update(patients::table.filter(patients::id.eq_any(ids)))
-        .set(patients::portal_last_invited_at.eq(at))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(patients::table.filter(patients::id.eq_any(ids))).set(patients::portal_last_invited_at.eq(at))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -159,10 +164,12 @@ pub async fn mark_signed_in(
         .filter(portal_grants::revoked_at.is_null())
         .filter(portal_grants::ends_on.is_null().or(portal_grants::ends_on.ge(today)))
         .select(portal_grants::patient_id);
-    on_backend!(conn, |c| diesel::update(patients::table.filter(patients::id.eq_any(granted)))
-        .set(patients::portal_last_signed_in_at.eq(at))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(patients::table.filter(patients::id.eq_any(granted)))
+            .set(patients::portal_last_signed_in_at.eq(at))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -172,20 +179,22 @@ pub async fn set_last_signed_in(conn: &mut DbConn, ids: &[String], at: Primitive
     if ids.is_empty() {
         return Ok(());
     }
-    on_backend!(conn, |c| diesel::update(patients::table.filter(patients::id.eq_any(ids)))
-        .set(patients::portal_last_signed_in_at.eq(at))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(patients::table.filter(patients::id.eq_any(ids))).set(patients::portal_last_signed_in_at.eq(at))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
 /// Sets the facesheet e-mail (a portal user's confirmed change of address, seed 000).
 pub async fn set_facesheet_email(conn: &mut DbConn, id: &str, email: &str) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    on_backend!(conn, |c| diesel::update(patients::table.find(id))
-        .set((patients::email.eq(email), patients::updated_at.eq(now)))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(patients::table.find(id)).set((patients::email.eq(email), patients::updated_at.eq(now)))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -198,10 +207,12 @@ pub async fn instance_auto_enable(conn: &mut DbConn) -> Result<bool, StoreError>
 pub async fn set_instance_auto_enable(conn: &mut DbConn, on: bool) -> Result<(), StoreError> {
     crate::org::organization(conn).await?;
     let now = portal_core::time_util::now_utc();
-    on_backend!(conn, |c| diesel::update(organization::table.find(1))
-        .set((organization::auto_enable_portal.eq(on), organization::updated_at.eq(now)))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(organization::table.find(1))
+            .set((organization::auto_enable_portal.eq(on), organization::updated_at.eq(now)))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -224,10 +235,12 @@ pub async fn set_location_override(
     value: Option<bool>,
 ) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    let n = on_backend!(conn, |c| diesel::update(locations::table.find(location_id))
-        .set((locations::auto_enable_portal.eq(value), locations::updated_at.eq(now)))
-        .execute(c)
-        .await)?;
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(locations::table.find(location_id))
+            .set((locations::auto_enable_portal.eq(value), locations::updated_at.eq(now)))
+    )
+    .execute(c)
+    .await)?;
     if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 

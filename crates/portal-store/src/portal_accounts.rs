@@ -10,6 +10,7 @@ use serde::Serialize;
 use time::{Date, PrimitiveDateTime};
 
 use crate::StoreError;
+use crate::cached::Cached;
 use crate::db::{DbConn, insert_many, on_backend};
 use crate::schema::{account_tokens, patients, portal_accounts, portal_grants};
 
@@ -146,22 +147,21 @@ pub struct Credentials<'a> {
 
 pub async fn set_credentials(conn: &mut DbConn, id: &str, cr: &Credentials<'_>) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    let n = on_backend!(conn, |c| diesel::update(portal_accounts::table.find(id))
-        .set((
-            portal_accounts::password_hash.eq(cr.password_hash),
-            portal_accounts::must_change_password.eq(cr.must_change_password),
-            portal_accounts::updated_at.eq(now),
-        ))
-        .execute(c)
-        .await)?;
+    let n = on_backend!(conn, |c| Cached(diesel::update(portal_accounts::table.find(id)).set((
+        portal_accounts::password_hash.eq(cr.password_hash),
+        portal_accounts::must_change_password.eq(cr.must_change_password),
+        portal_accounts::updated_at.eq(now),
+    )))
+    .execute(c)
+    .await)?;
     if n == 0 {
         return Err(StoreError::NotFound);
     }
     if let Some(u) = cr.username {
-        on_backend!(conn, |c| diesel::update(
-            portal_accounts::table.find(id).filter(portal_accounts::username.is_null())
+        on_backend!(conn, |c| Cached(
+            diesel::update(portal_accounts::table.find(id).filter(portal_accounts::username.is_null()))
+                .set(portal_accounts::username.eq(u))
         )
-        .set(portal_accounts::username.eq(u))
         .execute(c)
         .await)
         .map_err(username_conflict)?;
@@ -174,36 +174,39 @@ pub async fn set_credentials(conn: &mut DbConn, id: &str, cr: &Credentials<'_>) 
 
 pub async fn set_email(conn: &mut DbConn, id: &str, email: &str) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    on_backend!(conn, |c| diesel::update(portal_accounts::table.find(id))
-        .set((portal_accounts::email.eq(email), portal_accounts::updated_at.eq(now)))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(portal_accounts::table.find(id))
+            .set((portal_accounts::email.eq(email), portal_accounts::updated_at.eq(now)))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
 /// Marks the account registered (its holder chose a password of their own for the first time).
 /// True when this call did it.
 pub async fn mark_registered(conn: &mut DbConn, id: &str, at: PrimitiveDateTime) -> Result<bool, StoreError> {
-    let n = on_backend!(conn, |c| diesel::update(
-        portal_accounts::table.find(id).filter(portal_accounts::registered_at.is_null())
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(portal_accounts::table.find(id).filter(portal_accounts::registered_at.is_null()))
+            .set(portal_accounts::registered_at.eq(at))
     )
-    .set(portal_accounts::registered_at.eq(at))
     .execute(c)
     .await)?;
     Ok(n > 0)
 }
 
 pub async fn record_sign_in(conn: &mut DbConn, id: &str, at: PrimitiveDateTime) -> Result<(), StoreError> {
-    on_backend!(conn, |c| diesel::update(
-        portal_accounts::table.find(id).filter(portal_accounts::first_signed_in_at.is_null())
+    on_backend!(conn, |c| Cached(
+        diesel::update(portal_accounts::table.find(id).filter(portal_accounts::first_signed_in_at.is_null()))
+            .set(portal_accounts::first_signed_in_at.eq(at))
     )
-    .set(portal_accounts::first_signed_in_at.eq(at))
     .execute(c)
     .await)?;
-    on_backend!(conn, |c| diesel::update(portal_accounts::table.find(id))
-        .set(portal_accounts::last_signed_in_at.eq(at))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(portal_accounts::table.find(id)).set(portal_accounts::last_signed_in_at.eq(at))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -355,15 +358,14 @@ pub async fn update_grant(
     ends_on: Option<Date>,
 ) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    let n = on_backend!(conn, |c| diesel::update(
-        portal_grants::table.find(grant_id).filter(portal_grants::revoked_at.is_null())
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(portal_grants::table.find(grant_id).filter(portal_grants::revoked_at.is_null())).set((
+            portal_grants::relation.eq(relation),
+            portal_grants::scopes.eq(scopes),
+            portal_grants::ends_on.eq(ends_on),
+            portal_grants::updated_at.eq(now),
+        ))
     )
-    .set((
-        portal_grants::relation.eq(relation),
-        portal_grants::scopes.eq(scopes),
-        portal_grants::ends_on.eq(ends_on),
-        portal_grants::updated_at.eq(now),
-    ))
     .execute(c)
     .await)?;
     if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
@@ -376,10 +378,13 @@ pub async fn revoke_grant(
     by: Option<&str>,
     at: PrimitiveDateTime,
 ) -> Result<bool, StoreError> {
-    let n = on_backend!(conn, |c| diesel::update(
-        portal_grants::table.find(grant_id).filter(portal_grants::revoked_at.is_null())
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(portal_grants::table.find(grant_id).filter(portal_grants::revoked_at.is_null())).set((
+            portal_grants::revoked_at.eq(at),
+            portal_grants::revoked_by.eq(by),
+            portal_grants::updated_at.eq(at)
+        ))
     )
-    .set((portal_grants::revoked_at.eq(at), portal_grants::revoked_by.eq(by), portal_grants::updated_at.eq(at)))
     .execute(c)
     .await)?;
     Ok(n > 0)
@@ -423,13 +428,15 @@ pub async fn find_token(conn: &mut DbConn, token_hash: &str) -> Result<Option<To
 /// Uses a token: one atomic statement, so that of two concurrent uses exactly one succeeds on
 /// either backend. False when it was used, expired or unknown.
 pub async fn use_token(conn: &mut DbConn, token_hash: &str, now: PrimitiveDateTime) -> Result<bool, StoreError> {
-    let n = on_backend!(conn, |c| diesel::update(
-        account_tokens::table
-            .find(token_hash)
-            .filter(account_tokens::used_at.is_null())
-            .filter(account_tokens::expires_at.gt(now))
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(
+            account_tokens::table
+                .find(token_hash)
+                .filter(account_tokens::used_at.is_null())
+                .filter(account_tokens::expires_at.gt(now))
+        )
+        .set(account_tokens::used_at.eq(now))
     )
-    .set(account_tokens::used_at.eq(now))
     .execute(c)
     .await)?;
     Ok(n > 0)
@@ -446,26 +453,30 @@ pub async fn supersede_tokens(
 ) -> Result<usize, StoreError> {
     let mut n = 0;
     if !account_ids.is_empty() {
-        n += on_backend!(conn, |c| diesel::update(
-            account_tokens::table
-                .filter(account_tokens::account_id.eq_any(account_ids))
-                .filter(account_tokens::used_at.is_null())
-                .filter(account_tokens::purpose.eq_any(purposes))
+        n += on_backend!(conn, |c| Cached(
+            diesel::update(
+                account_tokens::table
+                    .filter(account_tokens::account_id.eq_any(account_ids))
+                    .filter(account_tokens::used_at.is_null())
+                    .filter(account_tokens::purpose.eq_any(purposes))
+            )
+            .set(account_tokens::used_at.eq(now))
         )
-        .set(account_tokens::used_at.eq(now))
         .execute(c)
         .await)?;
     }
     if !patient_ids.is_empty() {
         // Links of a patient that name no account yet (registration, a reset before any account).
-        n += on_backend!(conn, |c| diesel::update(
-            account_tokens::table
-                .filter(account_tokens::patient_id.eq_any(patient_ids))
-                .filter(account_tokens::account_id.is_null())
-                .filter(account_tokens::used_at.is_null())
-                .filter(account_tokens::purpose.eq_any(purposes))
+        n += on_backend!(conn, |c| Cached(
+            diesel::update(
+                account_tokens::table
+                    .filter(account_tokens::patient_id.eq_any(patient_ids))
+                    .filter(account_tokens::account_id.is_null())
+                    .filter(account_tokens::used_at.is_null())
+                    .filter(account_tokens::purpose.eq_any(purposes))
+            )
+            .set(account_tokens::used_at.eq(now))
         )
-        .set(account_tokens::used_at.eq(now))
         .execute(c)
         .await)?;
     }
@@ -523,13 +534,15 @@ pub async fn supersede_links_for_grant(
     patient_id: &str,
     now: PrimitiveDateTime,
 ) -> Result<usize, StoreError> {
-    Ok(on_backend!(conn, |c| diesel::update(
-        account_tokens::table
-            .filter(account_tokens::account_id.eq(account_id))
-            .filter(account_tokens::patient_id.eq(patient_id))
-            .filter(account_tokens::used_at.is_null())
+    Ok(on_backend!(conn, |c| Cached(
+        diesel::update(
+            account_tokens::table
+                .filter(account_tokens::account_id.eq(account_id))
+                .filter(account_tokens::patient_id.eq(patient_id))
+                .filter(account_tokens::used_at.is_null())
+        )
+        .set(account_tokens::used_at.eq(now))
     )
-    .set(account_tokens::used_at.eq(now))
     .execute(c)
     .await)?)
 }
@@ -549,10 +562,10 @@ pub async fn queued_events(conn: &mut DbConn, kinds: &[&str]) -> Result<Vec<crat
 
 /// Makes an unused link expire at `at` (now, to cancel it; a past time in tests).
 pub async fn expire_token(conn: &mut DbConn, token_hash: &str, at: PrimitiveDateTime) -> Result<bool, StoreError> {
-    let n = on_backend!(conn, |c| diesel::update(
-        account_tokens::table.find(token_hash).filter(account_tokens::used_at.is_null())
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(account_tokens::table.find(token_hash).filter(account_tokens::used_at.is_null()))
+            .set(account_tokens::expires_at.eq(at))
     )
-    .set(account_tokens::expires_at.eq(at))
     .execute(c)
     .await)?;
     Ok(n > 0)

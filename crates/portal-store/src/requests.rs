@@ -195,16 +195,15 @@ pub async fn set_status(
     dismissed_by: Option<&str>,
 ) -> Result<(), StoreError> {
     let dismissed_at = dismissed_by.map(|_| at);
-    let n = on_backend!(conn, |c| diesel::update(portal_requests::table.find(id))
-        .set((
-            portal_requests::status.eq(status),
-            portal_requests::archived.eq(archived),
-            portal_requests::updated_at.eq(at),
-            portal_requests::dismissed_at.eq(dismissed_at),
-            portal_requests::dismissed_by_name.eq(dismissed_by),
-        ))
-        .execute(c)
-        .await)?;
+    let n = on_backend!(conn, |c| Cached(diesel::update(portal_requests::table.find(id)).set((
+        portal_requests::status.eq(status),
+        portal_requests::archived.eq(archived),
+        portal_requests::updated_at.eq(at),
+        portal_requests::dismissed_at.eq(dismissed_at),
+        portal_requests::dismissed_by_name.eq(dismissed_by),
+    )))
+    .execute(c)
+    .await)?;
     if n == 0 {
         return Err(StoreError::NotFound);
     }
@@ -536,16 +535,15 @@ pub async fn update_task(
     done_by: Option<&str>,
 ) -> Result<(), StoreError> {
     let status = if done_by.is_some() { "done" } else { "draft" };
-    let n = on_backend!(conn, |c| diesel::update(portal_request_tasks::table.find(id))
-        .set((
-            portal_request_tasks::body.eq(body),
-            portal_request_tasks::status.eq(status),
-            portal_request_tasks::updated_at.eq(at),
-            portal_request_tasks::completed_at.eq(done_by.map(|_| at)),
-            portal_request_tasks::completed_by_name.eq(done_by),
-        ))
-        .execute(c)
-        .await)?;
+    let n = on_backend!(conn, |c| Cached(diesel::update(portal_request_tasks::table.find(id)).set((
+        portal_request_tasks::body.eq(body),
+        portal_request_tasks::status.eq(status),
+        portal_request_tasks::updated_at.eq(at),
+        portal_request_tasks::completed_at.eq(done_by.map(|_| at)),
+        portal_request_tasks::completed_by_name.eq(done_by),
+    )))
+    .execute(c)
+    .await)?;
     if n == 0 {
         return Err(StoreError::NotFound);
     }

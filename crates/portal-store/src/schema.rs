@@ -175,6 +175,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_pending (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        actor_name -> Text,
+        action -> Text,
+        patient_id -> Nullable<Text>,
+        target_kind -> Nullable<Text>,
+        target_id -> Nullable<Text>,
+        detail -> Text,
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     outbox_events (id) {
         id -> Text,
         kind -> Text,

@@ -6,6 +6,7 @@ use diesel_async::RunQueryDsl;
 use time::PrimitiveDateTime;
 
 use crate::StoreError;
+use crate::cached::Cached;
 use crate::db::{DbConn, load_rows, on_backend};
 use crate::schema::{sessions, sign_in_failures, staff_locations, staff_users};
 use crate::staff::StaffRow;
@@ -71,8 +72,7 @@ pub async fn find_with_staff(conn: &mut DbConn, token_hash: &str) -> Result<Opti
 }
 
 pub async fn touch(conn: &mut DbConn, token_hash: &str, at: PrimitiveDateTime) -> Result<(), StoreError> {
-    on_backend!(conn, |c| diesel::update(sessions::table.find(token_hash))
-        .set(sessions::last_seen_at.eq(at))
+    on_backend!(conn, |c| Cached(diesel::update(sessions::table.find(token_hash)).set(sessions::last_seen_at.eq(at)))
         .execute(c)
         .await)?;
     Ok(())

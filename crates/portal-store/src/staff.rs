@@ -6,6 +6,7 @@ use serde::Serialize;
 use time::PrimitiveDateTime;
 
 use crate::StoreError;
+use crate::cached::Cached;
 use crate::db::{DbConn, on_backend};
 use crate::schema::{staff_locations, staff_users};
 
@@ -152,10 +153,11 @@ pub struct StaffProfile {
 
 pub async fn update_profile(conn: &mut DbConn, id: &str, p: &StaffProfile) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    let n = on_backend!(conn, |c| diesel::update(staff_users::table.find(id))
-        .set((p, staff_users::updated_at.eq(now)))
-        .execute(c)
-        .await)
+    let n = on_backend!(conn, |c| Cached(
+        diesel::update(staff_users::table.find(id)).set((p, staff_users::updated_at.eq(now)))
+    )
+    .execute(c)
+    .await)
     .map_err(|e| match StoreError::from(e) {
         StoreError::Conflict { .. } => StoreError::Conflict { what: "a staff user with this e-mail".into() },
         other => other,
@@ -169,24 +171,25 @@ pub async fn set_portal_permissions(
     p: portal_core::staff::PortalPermissions,
 ) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    on_backend!(conn, |c| diesel::update(staff_users::table.find(id))
-        .set((
-            staff_users::perm_allow_document_share.eq(p.allow_document_share),
-            staff_users::perm_available_for_portal_messages.eq(p.available_for_portal_messages),
-            staff_users::perm_manage_portal_packages.eq(p.manage_portal_packages),
-            staff_users::perm_manage_portal_settings.eq(p.manage_portal_settings),
-            staff_users::updated_at.eq(now),
-        ))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(diesel::update(staff_users::table.find(id)).set((
+        staff_users::perm_allow_document_share.eq(p.allow_document_share),
+        staff_users::perm_available_for_portal_messages.eq(p.available_for_portal_messages),
+        staff_users::perm_manage_portal_packages.eq(p.manage_portal_packages),
+        staff_users::perm_manage_portal_settings.eq(p.manage_portal_settings),
+        staff_users::updated_at.eq(now),
+    )))
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
 pub async fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str) -> Result<(), StoreError> {
     let now = portal_core::time_util::now_utc();
-    on_backend!(conn, |c| diesel::update(staff_users::table.find(id))
-        .set((staff_users::password_hash.eq(hash), staff_users::updated_at.eq(now)))
-        .execute(c)
-        .await)?;
+    on_backend!(conn, |c| Cached(
+        diesel::update(staff_users::table.find(id))
+            .set((staff_users::password_hash.eq(hash), staff_users::updated_at.eq(now)))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }

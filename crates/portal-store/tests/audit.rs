@@ -93,16 +93,18 @@ async fn list_filters_and_pages() {
 async fn rolled_back_appends_leave_no_gap() {
     let t = TestDb::new().await;
     append_audit(&t.db, 2).await;
-    let r: Result<i64, StoreError> =
+    let r: Result<(), StoreError> =
         t.db.write(|tx| {
             Box::pin(async move {
-                let seq = audit::append(tx, &audit_entry(99)).await?;
-                assert_eq!(seq, 3);
+                audit::append(tx, &audit_entry(99)).await?;
                 Err(StoreError::Conflict { what: "something".into() })
             })
         })
         .await;
     assert!(r.is_err());
+    let mut c = t.db.read().await.unwrap();
+    assert_eq!(audit::pending_count(&mut c).await.unwrap(), 0, "nothing waits to be chained");
+    drop(c);
     // The head was rolled back with the row: the next append takes 3 again.
     assert_eq!(append_audit(&t.db, 1).await, [3]);
     let mut c = t.db.read().await.unwrap();
@@ -315,4 +317,40 @@ async fn concurrent_audited_reads_are_group_committed() {
         task.await.unwrap();
     }
     assert_eq!(verify(&t.db).await, VerifyReport { rows_checked: 300, first_broken: None });
+}
+
+/// Rows a crash left in `audit_pending` (committed with their change, not yet chained) are
+/// chained oldest first, before anything newer, by the next append or by `chain_pending` (which
+/// every `portal` command runs when it opens the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_left_pending_are_chained_first() {
+    let t = TestDb::new().await;
+    append_audit(&t.db, 1).await;
+    let leave = |n: u32| {
+        format!(
+            "INSERT INTO audit_pending (at, actor_kind, actor_name, action, detail) \
+             VALUES ('2026-01-01 00:00:0{n}', 'system', 'System', 'patients.imported', '{{\"left\":{n}}}')"
+        )
+    };
+    exec(&t.db, &leave(1)).await.unwrap();
+    exec(&t.db, &leave(2)).await.unwrap();
+    let mut c = t.db.read().await.unwrap();
+    assert_eq!(audit::pending_count(&mut c).await.unwrap(), 2);
+    assert_eq!(audit::verify(&mut c).await.unwrap(), VerifyReport { rows_checked: 1, first_broken: None });
+    drop(c);
+
+    assert_eq!(append_audit(&t.db, 1).await, [4], "the new row comes after the two left behind");
+    let mut c = t.db.read().await.unwrap();
+    assert_eq!(audit::pending_count(&mut c).await.unwrap(), 0);
+    let rows = audit::list(&mut c, &AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+    let details: Vec<&str> = rows.iter().map(|r| r.detail.as_str()).collect();
+    assert_eq!(details[1..3], [r#"{"left":2}"#, r#"{"left":1}"#], "newest first: 4, 3, 2");
+    assert_eq!(portal_core::time_util::rfc3339(rows[2].at), "2026-01-01T00:00:01Z", "a row keeps its own time");
+    drop(c);
+
+    exec(&t.db, &leave(3)).await.unwrap();
+    t.db.chain_pending().await.unwrap();
+    let mut c = t.db.read().await.unwrap();
+    assert_eq!(audit::pending_count(&mut c).await.unwrap(), 0);
+    assert_eq!(audit::verify(&mut c).await.unwrap(), VerifyReport { rows_checked: 5, first_broken: None });
 }

@@ -188,16 +188,23 @@ pub fn audit_entry(n: usize) -> AuditEntry {
     }
 }
 
-/// Appends `count` audit rows, one write transaction each, and returns their sequence numbers.
+/// Appends `count` audit rows, one write transaction each, and returns their sequence numbers
+/// (read back from the chain: on PostgreSQL a row gets its number when it is chained, after the
+/// commit and before `write` returns).
 pub async fn append_audit(db: &Db, count: usize) -> Vec<i64> {
     let mut seqs = Vec::new();
     for n in 0..count {
         let e = audit_entry(n);
-        let seq = db
-            .write(move |tx| Box::pin(async move { portal_store::audit::append(tx, &e).await }))
+        db.write(move |tx| Box::pin(async move { portal_store::audit::append(tx, &e).await }))
             .await
             .expect("append audit row");
-        seqs.push(seq);
+        let mut c = db.read().await.expect("read");
+        let newest =
+            portal_store::audit::list(&mut c, &portal_store::audit::AuditFilter { limit: 1, ..Default::default() })
+                .await
+                .expect("list");
+        assert_eq!(newest.len(), 1, "the row is in the chain when write returns");
+        seqs.push(newest[0].seq);
     }
     seqs
 }
