@@ -9,9 +9,10 @@
 //! append through its commit's WAL flush, and audited writes would go one flush at a time; so
 //! there [`append`] writes the row to `audit_pending` (no lock shared with other writers) and
 //! [`crate::Db::write`] has it chained right after the commit, by the same group commit that
-//! records audited reads ([`append_many`] moves every committed pending row into the chain, in
-//! the order they were written, before its own rows). A write returns once its rows are
-//! chained; whatever a crash leaves pending is chained by the next append.
+//! records audited reads (which then first moves every committed pending row into the chain, in
+//! the order they were written). A write returns once its rows are chained; whatever a crash
+//! leaves pending is chained by the next write on PostgreSQL, or when a `portal` command opens
+//! the database ([`crate::Db::chain_pending`]).
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -180,12 +181,23 @@ pub async fn append(conn: &mut DbConn, e: &AuditEntry) -> Result<(), StoreError>
     Ok(())
 }
 
-/// Extends the chain under one lock of its head, one multi-row insert and one head update:
-/// first every committed row of `audit_pending` (oldest first, at most 5,000: more wait for the next; only a
-/// backlog left by an outage comes near it), then
-/// `entries` in order. What a group commit of audited reads ([`crate::Db::audit_read`]), the
-/// chaining after a write, and bulk jobs use. Returns the sequence numbers given to `entries`.
+/// Appends rows in order with one lock of the chain's head, one multi-row insert and one head
+/// update: what a group commit of audited reads ([`crate::Db::audit_read`]) and bulk jobs use.
+/// Returns the sequence numbers given.
 pub async fn append_many(conn: &mut DbConn, entries: &[AuditEntry]) -> Result<std::ops::Range<i64>, StoreError> {
+    extend(conn, entries, false).await
+}
+
+/// [`append_many`], after moving the committed rows of `audit_pending` into the chain, oldest
+/// first (at most 5,000: more wait for the next; only a backlog left by an outage comes near
+/// it): what the group commit runs when a write asked for its rows to be chained
+/// ([`crate::Db::chain_pending`]). Without such a request nothing is pending but for an
+/// instant, so audited reads alone skip the look.
+pub(crate) async fn extend(
+    conn: &mut DbConn,
+    entries: &[AuditEntry],
+    drain: bool,
+) -> Result<std::ops::Range<i64>, StoreError> {
     let (head_seq, head_hash): (i64, String) = on_backend!(
         conn,
         sqlite | c | audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).first(c).await,
@@ -196,7 +208,8 @@ pub async fn append_many(conn: &mut DbConn, entries: &[AuditEntry]) -> Result<st
     const TAKE: &str = "DELETE FROM audit_pending WHERE id IN \
         (SELECT id FROM audit_pending ORDER BY id LIMIT 5000) \
         RETURNING id, at, actor_kind, actor_id, actor_name, action, patient_id, target_kind, target_id, detail, ip";
-    let mut pending: Vec<PendingRow> = on_backend!(conn, |c| Cached(diesel::sql_query(TAKE)).load(c).await)?;
+    let mut pending: Vec<PendingRow> =
+        if drain { on_backend!(conn, |c| Cached(diesel::sql_query(TAKE)).load(c).await)? } else { Vec::new() };
     pending.sort_by_key(|p| p.id);
     let first = head_seq + 1 + pending.len() as i64;
     if entries.is_empty() && pending.is_empty() {

@@ -248,11 +248,12 @@ impl Db {
                         Err(_) => break,
                     }
                 }
-                // Every append drains `audit_pending` first, so a batch of only chaining requests
-                // has no entries and still chains their rows.
+                // A batch with a chaining request moves `audit_pending` into the chain first (a
+                // batch of only such requests has no entries of its own).
                 let entries: Vec<_> = batch.iter().filter_map(|p| p.entry.clone()).collect();
+                let drain = batch.iter().any(|p| p.entry.is_none());
                 let outcome = committer
-                    .write(move |tx| Box::pin(async move { crate::audit::append_many(tx, &entries).await }))
+                    .write(move |tx| Box::pin(async move { crate::audit::extend(tx, &entries, drain).await }))
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string());
@@ -447,7 +448,7 @@ async fn chain_on(conn: &mut DbConn) -> Result<(), StoreError> {
         Backend::Postgres => ("BEGIN", "COMMIT"),
     };
     on_backend!(&mut *conn, |c| c.batch_execute(begin).await)?;
-    match crate::audit::append_many(conn, &[]).await {
+    match crate::audit::extend(conn, &[], true).await {
         Ok(_) => {
             if let Err(e) = on_backend!(&mut *conn, |c| c.batch_execute(commit).await) {
                 rollback(conn).await;

@@ -159,63 +159,97 @@ pub struct NewMessage<'a> {
 /// sender and idempotency key is refused by the unique index (`StoreError::Conflict`); callers
 /// look the first one up with [`by_idempotency_key`].
 pub async fn add_message(conn: &mut DbConn, m: &NewMessage<'_>) -> Result<MessageRow, StoreError> {
-    on_backend!(conn, |c| diesel::insert_into(messages::table)
-        .values((
-            messages::id.eq(m.id),
-            messages::conversation_id.eq(m.conversation_id),
-            messages::sender_kind.eq(m.sender.kind),
-            messages::sender_id.eq(&m.sender.id),
-            messages::sender_name.eq(m.sender_name),
-            messages::body.eq(m.body),
-            messages::created_at.eq(m.at),
-            messages::idempotency_key.eq(m.idempotency_key),
-        ))
-        .execute(c)
-        .await)?;
-    let n = on_backend!(conn, |c| Cached(diesel::update(conversations::table.find(m.conversation_id)).set((
-        conversations::last_message_at.eq(m.at),
-        conversations::message_count.eq(conversations::message_count + 1),
-    )))
-    .execute(c)
-    .await)?;
-    if n == 0 {
+    use conversation_participants as cp;
+    use diesel::dsl::case_when;
+    // Three statements written once for both backends: the message (returned as stored), the
+    // conversation, and every participant's row in one update (the sender's by CASE).
+    macro_rules! statements {
+        ($m:expr) => {{
+            let m = $m;
+            let is_sender = cp::participant_kind.eq(m.sender_kind.clone()).and(cp::participant_id.eq(m.sender_id.clone()));
+            (
+                diesel::insert_into(messages::table)
+                    .values((
+                        messages::id.eq(m.id.clone()),
+                        messages::conversation_id.eq(m.conversation_id.clone()),
+                        messages::sender_kind.eq(m.sender_kind.clone()),
+                        messages::sender_id.eq(m.sender_id.clone()),
+                        messages::sender_name.eq(m.sender_name.clone()),
+                        messages::body.eq(m.body.clone()),
+                        messages::created_at.eq(m.at),
+                        messages::idempotency_key.eq(m.idempotency_key.clone()),
+                    ))
+                    .returning(MessageRow::as_returning()),
+                Cached(diesel::update(conversations::table.find(m.conversation_id.clone())).set((
+                    conversations::last_message_at.eq(m.at),
+                    conversations::message_count.eq(conversations::message_count + 1),
+                ))),
+                Cached(diesel::update(cp::table.filter(cp::conversation_id.eq(m.conversation_id.clone()))).set((
+                    cp::unread_count.eq(case_when::<_, _, diesel::sql_types::Integer>(is_sender.clone(), 0).otherwise(cp::unread_count + 1)),
+                    cp::last_read_at.eq(case_when::<_, _, diesel::sql_types::Nullable<diesel::sql_types::Timestamp>>(is_sender, Some(m.at)).otherwise(cp::last_read_at)),
+                    cp::archived.eq(false),
+                    cp::archived_at.eq(None::<PrimitiveDateTime>),
+                    cp::last_message_at.eq(m.at),
+                ))),
+            )
+        }};
+    }
+    let owned = OwnedMessage {
+        id: m.id.to_owned(),
+        conversation_id: m.conversation_id.to_owned(),
+        sender_kind: m.sender.kind.to_owned(),
+        sender_id: m.sender.id.clone(),
+        sender_name: m.sender_name.to_owned(),
+        body: m.body.to_owned(),
+        at: m.at,
+        idempotency_key: m.idempotency_key.map(str::to_owned),
+    };
+    let (row, conversations_updated) = on_backend!(
+        conn,
+        // One hop to SQLite's thread for the three.
+        sqlite
+            | c
+            | c.spawn_blocking(move |sc| {
+                let (insert, conversation, participants) = statements!(&owned);
+                let row: MessageRow = diesel::RunQueryDsl::get_result(insert, sc)?;
+                let n = diesel::RunQueryDsl::execute(conversation, sc)?;
+                diesel::RunQueryDsl::execute(participants, sc)?;
+                Ok((row, n))
+            })
+            .await,
+        // Three futures on a shared connection: diesel-async sends the three statements before
+        // reading an answer (one round trip instead of three). They run in order; when the
+        // insert fails (a repeated idempotency key) the other two fail after it, and its
+        // answer, read first, is the error returned.
+        pg | c | {
+            let (insert, conversation, participants) = statements!(&owned);
+            let c: &crate::db::PgConn = c;
+            let (mut first, mut second, mut third) = (c, c, c);
+            let (row, n, _) = futures_util::future::try_join3(
+                insert.get_result::<MessageRow>(&mut first),
+                conversation.execute(&mut second),
+                participants.execute(&mut third),
+            )
+            .await?;
+            Ok::<_, diesel::result::Error>((row, n))
+        }
+    )?;
+    if conversations_updated == 0 {
         return Err(StoreError::NotFound);
     }
-    let is_sender = conversation_participants::participant_kind
-        .eq(m.sender.kind)
-        .and(conversation_participants::participant_id.eq(&m.sender.id));
-    on_backend!(conn, |c| Cached(
-        diesel::update(
-            conversation_participants::table
-                .filter(conversation_participants::conversation_id.eq(m.conversation_id))
-                .filter(is_sender)
-        )
-        .set((
-            conversation_participants::unread_count.eq(0),
-            conversation_participants::last_read_at.eq(Some(m.at)),
-            conversation_participants::archived.eq(false),
-            conversation_participants::archived_at.eq(None::<PrimitiveDateTime>),
-            conversation_participants::last_message_at.eq(m.at),
-        ))
-    )
-    .execute(c)
-    .await)?;
-    on_backend!(conn, |c| Cached(
-        diesel::update(
-            conversation_participants::table
-                .filter(conversation_participants::conversation_id.eq(m.conversation_id))
-                .filter(diesel::dsl::not(is_sender))
-        )
-        .set((
-            conversation_participants::unread_count.eq(conversation_participants::unread_count + 1),
-            conversation_participants::archived.eq(false),
-            conversation_participants::archived_at.eq(None::<PrimitiveDateTime>),
-            conversation_participants::last_message_at.eq(m.at),
-        ))
-    )
-    .execute(c)
-    .await)?;
-    find_message(conn, m.id).await
+    Ok(row)
+}
+
+/// [`NewMessage`] with owned values, for statements that run on SQLite's blocking thread.
+struct OwnedMessage {
+    id: String,
+    conversation_id: String,
+    sender_kind: String,
+    sender_id: String,
+    sender_name: String,
+    body: String,
+    at: PrimitiveDateTime,
+    idempotency_key: Option<String>,
 }
 
 pub async fn find_message(conn: &mut DbConn, id: &str) -> Result<MessageRow, StoreError> {
@@ -300,9 +334,10 @@ pub async fn participants_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<Pa
         conversation_participants::participant_kind.desc(),
         conversation_participants::display_name.asc(),
     );
-    // One conversation (a thread, a reply) by equality: PostgreSQL plans `= ANY($1)` again on
-    // every run of the prepared statement (its generic plan never looks cheaper than a custom
-    // one), 60 µs of a send's planning each time; `= $1` keeps its generic plan.
+    // One conversation (a thread, a reply) by equality: for a one-element array PostgreSQL's
+    // custom plan of `= ANY($1)` always looks cheaper than the generic one (which guesses 20
+    // rows), so it planned the prepared statement again on every run, 60 µs of each send;
+    // `= $1` keeps its generic plan. (A page of 25 ids gets the generic plan either way.)
     if let [id] = ids {
         return Ok(load_rows!(
             conn,
@@ -319,11 +354,7 @@ pub async fn participants_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<Pa
         Cached(
             conversation_participants::table
                 .filter(conversation_participants::conversation_id.eq_any(ids.to_vec()))
-                .order((
-                    conversation_participants::conversation_id.asc(),
-                    conversation_participants::participant_kind.desc(),
-                    conversation_participants::display_name.asc(),
-                ))
+                .order(order)
                 .select(ParticipantRow::as_select()),
         )
     )?)
