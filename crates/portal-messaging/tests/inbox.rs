@@ -305,6 +305,11 @@ async fn search_answers_the_newest_page_across_active_and_archived() {
     assert!(hits[0].archived, "n29 is archived and still first");
     assert!(!hits[1].archived);
     assert_eq!(hits.iter().filter(|c| c.archived).count(), 9, "n27, n24, ... n6 and n29");
+    // Two words (on PostgreSQL the statement built per search, where one word runs the function
+    // `portal_message_search`) that match the same messages: the same answer.
+    let again = inbox::search(db, &doc, "metformin metfor").await.unwrap();
+    let ids = |v: &[portal_messaging::inbox::ConversationSummary]| v.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&again), ids(&hits));
 }
 
 #[tokio::test(flavor = "multi_thread")]

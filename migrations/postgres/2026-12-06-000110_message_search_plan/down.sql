@@ -1,0 +1,1 @@
+DROP FUNCTION portal_message_search(TEXT, TEXT, TEXT, INTEGER);
