@@ -80,8 +80,9 @@ struct NewAuditRow {
     hash: String,
 }
 
-// A row waiting to be chained, as [`append`] writes it on PostgreSQL.
-#[derive(Clone, Insertable)]
+// A row waiting to be chained, as [`append`] writes it on PostgreSQL; also each row's fields
+// on their way into the chain.
+#[derive(Clone, Insertable, QueryableByName)]
 #[diesel(table_name = audit_pending, treat_none_as_default_value = false)]
 struct NewPendingRow {
     at: PrimitiveDateTime,
@@ -96,20 +97,29 @@ struct NewPendingRow {
     ip: Option<String>,
 }
 
+impl NewPendingRow {
+    fn of(e: &AuditEntry, at: PrimitiveDateTime) -> Self {
+        Self {
+            at,
+            actor_kind: e.actor_kind.to_owned(),
+            actor_id: e.actor_id.clone(),
+            actor_name: e.actor_name.clone(),
+            action: e.action.as_str().to_owned(),
+            patient_id: e.patient_id.clone(),
+            target_kind: e.target_kind.map(str::to_owned),
+            target_id: e.target_id.clone(),
+            detail: e.detail.to_string(),
+            ip: e.ip.clone(),
+        }
+    }
+}
+
 #[derive(QueryableByName)]
 #[diesel(table_name = audit_pending)]
 struct PendingRow {
     id: i64,
-    at: PrimitiveDateTime,
-    actor_kind: String,
-    actor_id: Option<String>,
-    actor_name: String,
-    action: String,
-    patient_id: Option<String>,
-    target_kind: Option<String>,
-    target_id: Option<String>,
-    detail: String,
-    ip: Option<String>,
+    #[diesel(embed)]
+    row: NewPendingRow,
 }
 
 tokio::task_local! {
@@ -163,20 +173,10 @@ pub async fn append(conn: &mut DbConn, e: &AuditEntry) -> Result<(), StoreError>
     if matches!(conn, DbConn::Sqlite(_)) {
         return append_many(conn, std::slice::from_ref(e)).await.map(|_| ());
     }
-    let row = NewPendingRow {
-        at: now_utc(),
-        actor_kind: e.actor_kind.to_owned(),
-        actor_id: e.actor_id.clone(),
-        actor_name: e.actor_name.clone(),
-        action: e.action.as_str().to_owned(),
-        patient_id: e.patient_id.clone(),
-        target_kind: e.target_kind.map(str::to_owned),
-        target_id: e.target_id.clone(),
-        detail: e.detail.to_string(),
-        ip: e.ip.clone(),
-    };
+    let row = NewPendingRow::of(e, now_utc());
     on_backend!(conn, |c| diesel::insert_into(audit_pending::table).values(row.clone()).execute(c).await)?;
-    // Outside `Db::write` (no scope) the row is chained by the next append of anyone.
+    // Outside `Db::write` (no scope) the row waits for the next write's chaining or
+    // `Db::chain_pending`.
     let _ = UNCHAINED.try_with(|u| u.set(true));
     Ok(())
 }
@@ -216,32 +216,10 @@ pub(crate) async fn extend(
         return Ok(first..first);
     }
     let at = now_utc();
-    let unchained = pending.into_iter().map(|p| NewPendingRow {
-        at: p.at,
-        actor_kind: p.actor_kind,
-        actor_id: p.actor_id,
-        actor_name: p.actor_name,
-        action: p.action,
-        patient_id: p.patient_id,
-        target_kind: p.target_kind,
-        target_id: p.target_id,
-        detail: p.detail,
-        ip: p.ip,
-    });
-    let given = entries.iter().map(|e| NewPendingRow {
-        at,
-        actor_kind: e.actor_kind.to_owned(),
-        actor_id: e.actor_id.clone(),
-        actor_name: e.actor_name.clone(),
-        action: e.action.as_str().to_owned(),
-        patient_id: e.patient_id.clone(),
-        target_kind: e.target_kind.map(str::to_owned),
-        target_id: e.target_id.clone(),
-        detail: e.detail.to_string(),
-        ip: e.ip.clone(),
-    });
+    let mut rows = Vec::with_capacity(pending.len() + entries.len());
+    let unchained = pending.into_iter().map(|p| p.row);
+    let given = entries.iter().map(|e| NewPendingRow::of(e, at));
     let mut prev = head_hash;
-    let mut rows = Vec::with_capacity(entries.len());
     for (i, r) in unchained.chain(given).enumerate() {
         let seq = head_seq + 1 + i as i64;
         let hash = row_hash(
@@ -288,8 +266,8 @@ pub(crate) async fn extend(
     Ok(first..last + 1)
 }
 
-/// How many rows wait in `audit_pending` (written by committed writes, not yet chained): what
-/// `portal audit verify` reports beside the chain, since it cannot check them yet.
+/// How many rows wait in `audit_pending` (written by committed writes, not yet chained; the
+/// chain cannot vouch for them until they are in it).
 pub async fn pending_count(conn: &mut DbConn) -> Result<i64, StoreError> {
     Ok(on_backend!(conn, |c| audit_pending::table.count().get_result(c).await)?)
 }

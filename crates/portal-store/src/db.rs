@@ -271,39 +271,46 @@ impl Db {
     ///
     /// Reads that arrive while a commit is under way are written together in the next one (a
     /// group commit: one lock of the chain's head, one multi-row insert, one fsync), so that
-    /// audited reads are not limited to one disk flush each. Writes keep appending their row
-    /// inside their own transaction with [`crate::audit::append`].
+    /// audited reads are not limited to one disk flush each. Writes record their row inside
+    /// their own transaction with [`crate::audit::append`] (on PostgreSQL chained by this same
+    /// group commit after their commit: [`Db::chain_pending`]).
     pub async fn audit_read(&self, entry: crate::audit::AuditEntry) -> Result<(), StoreError> {
-        let Some(reads) = &self.reads else {
-            return self
-                .write(move |tx| Box::pin(async move { crate::audit::append(tx, &entry).await.map(|_| ()) }))
-                .await;
-        };
-        let (done, wait) = tokio::sync::oneshot::channel();
-        reads.send(PendingRead { entry: Some(entry), done }).await.map_err(|_| StoreError::Cancelled)?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(cause)) => Err(StoreError::Audit(cause)),
-            Err(_) => Err(StoreError::Cancelled),
-        }
+        self.group_commit(Some(entry)).await
     }
 
     /// Chains the rows that committed writes left in `audit_pending` (PostgreSQL; see
     /// [`crate::audit`]) and returns once they are in the chain, together with other writers'
     /// and audited reads in one group commit. [`Db::write`] calls it after each commit that
-    /// left such rows; the server calls it when it starts, for rows a crash left behind.
-    pub async fn chain_pending(&self) -> Result<(), StoreError> {
-        let Some(reads) = &self.reads else {
-            let mut conn = self.writer().await?;
-            return chain_on(&mut conn).await;
-        };
-        let (done, wait) = tokio::sync::oneshot::channel();
-        reads.send(PendingRead { entry: None, done }).await.map_err(|_| StoreError::Cancelled)?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(cause)) => Err(StoreError::Audit(cause)),
-            Err(_) => Err(StoreError::Cancelled),
-        }
+    /// left such rows; every `portal` command calls it when it opens the database, for rows a
+    /// crash left behind.
+    ///
+    /// A boxed future rather than an `async fn`: `write` awaits it, and on the committer's own
+    /// handle it runs `write`, a cycle the compiler can only check through a `dyn` future.
+    pub fn chain_pending(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.group_commit(None)
+    }
+
+    /// Hands `entry` (or, with `None`, a request to chain pending rows) to the group commit and
+    /// waits for its transaction. The committer's own handle has no group commit: it runs the
+    /// transaction itself.
+    fn group_commit(&self, entry: Option<crate::audit::AuditEntry>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let Some(reads) = &self.reads else {
+                let entries: Vec<_> = entry.into_iter().collect();
+                return self
+                    .write(move |tx| {
+                        Box::pin(async move { crate::audit::extend(tx, &entries, true).await.map(|_| ()) })
+                    })
+                    .await;
+            };
+            let (done, wait) = tokio::sync::oneshot::channel();
+            reads.send(PendingRead { entry, done }).await.map_err(|_| StoreError::Cancelled)?;
+            match wait.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(cause)) => Err(StoreError::Audit(cause)),
+                Err(_) => Err(StoreError::Cancelled),
+            }
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -438,28 +445,6 @@ impl Db {
             Pools::Pg { pool, .. } => pool.state(),
         };
         PoolStats { connections: state.connections, idle: state.idle_connections }
-    }
-}
-
-/// Chains the pending audit rows in a transaction of its own on `conn`.
-async fn chain_on(conn: &mut DbConn) -> Result<(), StoreError> {
-    let (begin, commit) = match conn.backend() {
-        Backend::Sqlite => ("BEGIN IMMEDIATE", "COMMIT"),
-        Backend::Postgres => ("BEGIN", "COMMIT"),
-    };
-    on_backend!(&mut *conn, |c| c.batch_execute(begin).await)?;
-    match crate::audit::extend(conn, &[], true).await {
-        Ok(_) => {
-            if let Err(e) = on_backend!(&mut *conn, |c| c.batch_execute(commit).await) {
-                rollback(conn).await;
-                return Err(e.into());
-            }
-            Ok(())
-        }
-        Err(e) => {
-            rollback(conn).await;
-            Err(e)
-        }
     }
 }
 

@@ -654,12 +654,11 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String], limit: i64
             // with one plan per connection and the tsquery computed once (its migration says
             // what that is worth).
             if let [word] = words {
-                let term: String = word.chars().filter(|c| c.is_alphanumeric()).collect();
                 return Ok(Cached(
                     diesel::sql_query("SELECT conversation_id FROM portal_message_search($1, $2, $3, $4)")
                         .bind::<Text, _>(who.kind.to_owned())
                         .bind::<Text, _>(who.id.clone())
-                        .bind::<Text, _>(format!("{term}:*"))
+                        .bind::<Text, _>(pg_prefix_query(word))
                         .bind::<diesel::sql_types::Integer, _>(limit_n as i32),
                 )
                 .load::<MatchRow>(c)
@@ -696,9 +695,7 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String], limit: i64
                 .bind::<Text, _>(who.kind.to_owned())
                 .bind::<Text, _>(who.id.clone());
             for w in words {
-                // Letters and digits only, so the tsquery is exactly one prefix term.
-                let term: String = w.chars().filter(|c| c.is_alphanumeric()).collect();
-                q = q.bind::<Text, _>(format!("{term}:*"));
+                q = q.bind::<Text, _>(pg_prefix_query(w));
             }
             // Not `Cached`: a prepared statement turns to PostgreSQL's generic plan after five
             // runs, which evaluates `to_tsquery` again for every message tested: slower than
@@ -707,6 +704,13 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String], limit: i64
         }
     )?;
     Ok(rows.into_iter().map(|r| r.conversation_id).collect())
+}
+
+/// A search word as a PostgreSQL prefix tsquery: letters and digits only, so that it is exactly
+/// one prefix term.
+fn pg_prefix_query(word: &str) -> String {
+    let term: String = word.chars().filter(|c| c.is_alphanumeric()).collect();
+    format!("{term}:*")
 }
 
 /// Whether the portal is on and which staff portal users may write to (the instance setting's
