@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use portal_core::AccessError;
-use portal_core::messaging::{InboxFolder, MessagingRefused};
+use portal_core::messaging::{InboxFolder, MessagingRefused, ParticipantKind};
 use portal_core::staff::StaffRole;
 use portal_messaging::send::{self, PortalMessageInput, ReplyInput, StaffMessageInput};
 use portal_messaging::{MessagingError, inbox, settings};
@@ -274,7 +274,26 @@ async fn the_inbox_pages_by_25_newest_first() {
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 30);
-    assert_eq!(inbox::unread_count(db, &portal_caller(db, &s.account).await).await.unwrap(), 30);
+    // Each line names the other side, read with the page (the page's own conversations, on
+    // the second page too): the clinician sees the portal user, the portal user the clinician.
+    for c in p1.conversations.iter().chain(&p2.conversations) {
+        let ids: Vec<_> = c.others.iter().map(|o| (o.kind, o.id.as_str())).collect();
+        assert_eq!(ids, [(ParticipantKind::Portal, s.account.as_str())], "{:?}", c.subject);
+    }
+    let patient = portal_caller(db, &s.account).await;
+    let q1 = inbox::inbox(db, &patient, InboxFolder::Active, None).await.unwrap();
+    let q2 = inbox::inbox(db, &patient, InboxFolder::Active, q1.next.clone()).await.unwrap();
+    assert_eq!((q1.conversations.len(), q2.conversations.len()), (25, 5));
+    for c in q1.conversations.iter().chain(&q2.conversations) {
+        let ids: Vec<_> = c.others.iter().map(|o| (o.kind, o.id.as_str())).collect();
+        assert_eq!(
+            ids,
+            [(ParticipantKind::Staff, s.clinician.principal.staff().unwrap().id.as_str())],
+            "{:?}",
+            c.subject
+        );
+    }
+    assert_eq!(inbox::unread_count(db, &patient).await.unwrap(), 30);
 }
 
 /// A search answers the newest page of matches across Active and Archived together (on

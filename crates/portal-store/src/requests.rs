@@ -38,22 +38,19 @@ pub struct RequestRow {
     pub kind: String,
     pub details: String,
     pub summary: String,
-    #[serde(skip)]
-    pub search_text: String,
     pub status: String,
     pub archived: bool,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
     pub dismissed_at: Option<PrimitiveDateTime>,
     pub dismissed_by_name: Option<String>,
-    #[serde(skip)]
-    pub idempotency_key: Option<String>,
 }
 
-/// The columns of [`RequestRow`], for the hand-written search queries.
+/// The columns of [`RequestRow`], for the hand-written queries. Not the search text nor the
+/// idempotency key: nothing shown reads them, and a page of the queue decoded both for every row.
 const COLUMNS: &str = "r.seq, r.id, r.patient_id, r.location_id, r.patient_name, r.account_id, \
-    r.requester_name, r.relation, r.kind, r.details, r.summary, r.search_text, r.status, r.archived, \
-    r.created_at, r.updated_at, r.dismissed_at, r.dismissed_by_name, r.idempotency_key";
+    r.requester_name, r.relation, r.kind, r.details, r.summary, r.status, r.archived, \
+    r.created_at, r.updated_at, r.dismissed_at, r.dismissed_by_name";
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = portal_request_events)]
@@ -280,8 +277,8 @@ pub struct ListQuery {
     pub limit: i64,
 }
 
-/// The queue or the archive without a search: a range of `portal_requests_queue` or
-/// `portal_requests_by_location`, typed for `$db`.
+/// The queue or the archive without a search on SQLite: a range of `portal_requests_queue` or
+/// `portal_requests_by_location` (PostgreSQL's is [`pg_unsearched`]).
 macro_rules! unsearched {
     ($db:ty, $q:expr) => {{
         let mut b = portal_requests::table.filter(portal_requests::archived.eq($q.archived)).into_boxed::<$db>();
@@ -339,7 +336,7 @@ pub async fn page(conn: &mut DbConn, q: &ListQuery) -> Result<(Vec<RequestRow>, 
             let (mut first, mut second) = (c, c);
             let rows = async {
                 if q.words.is_empty() {
-                    return Cached(unsearched!(diesel::pg::Pg, q)).load::<RequestRow>(&mut first).await;
+                    return pg_unsearched(&q).load::<RequestRow>(&mut first).await;
                 }
                 if let Some(postings) = pg_postings_search(&q) {
                     let rows = postings.load::<RequestRow>(&mut first).await?;
@@ -412,6 +409,29 @@ fn pg_postings_search(q: &ListQuery) -> Option<Cached<BoxedSqlQuery<'static, die
         .bind::<Text, _>(end)
         .bind::<diesel::sql_types::Nullable<diesel::sql_types::Array<Text>>, _>(q.locations.clone());
     Some(Cached(query))
+}
+
+/// The queue or the archive without a search on PostgreSQL: [`unsearched!`] with the page size
+/// written into the statement. With `LIMIT $n` PostgreSQL's generic plan assumes a tenth of the
+/// rows and never looks cheaper than a custom one, so the prepared statement was planned again
+/// on every page (0.06 ms, more than running it: 0.03 ms on 100,000 requests); with the number
+/// written in, the generic plan is kept after five runs when it costs what the custom ones did,
+/// and a caller whose locations hold few requests keeps custom plans (`portal_requests_by_location`).
+/// One statement per page size: the pages ask for one or two.
+fn pg_unsearched(q: &ListQuery) -> Cached<BoxedSqlQuery<'static, diesel::pg::Pg, SqlQuery>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM portal_requests r WHERE r.archived = $1 AND r.seq < $2");
+    if q.locations.is_some() {
+        sql.push_str(" AND r.location_id = ANY($3)");
+    }
+    sql.push_str(&format!(" ORDER BY r.seq DESC LIMIT {}", q.limit.clamp(1, 200)));
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<diesel::pg::Pg>()
+        .bind::<diesel::sql_types::Bool, _>(q.archived)
+        .bind::<BigInt, _>(q.before_seq.unwrap_or(i64::MAX));
+    if let Some(l) = &q.locations {
+        query = query.bind::<diesel::sql_types::Array<Text>, _>(l.clone());
+    }
+    Cached(query)
 }
 
 /// Every word as a prefix (`word:*`), all to match.
