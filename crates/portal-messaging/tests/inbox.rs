@@ -276,23 +276,18 @@ async fn the_inbox_pages_by_25_newest_first() {
     assert_eq!(all.len(), 30);
     // Each line names the other side, read with the page (the page's own conversations, on
     // the second page too): the clinician sees the portal user, the portal user the clinician.
-    for c in p1.conversations.iter().chain(&p2.conversations) {
-        let ids: Vec<_> = c.others.iter().map(|o| (o.kind, o.id.as_str())).collect();
-        assert_eq!(ids, [(ParticipantKind::Portal, s.account.as_str())], "{:?}", c.subject);
-    }
+    let each_names = |pages: [&inbox::InboxPage; 2], kind: ParticipantKind, id: &str| {
+        for c in pages.iter().flat_map(|p| &p.conversations) {
+            let ids: Vec<_> = c.others.iter().map(|o| (o.kind, o.id.as_str())).collect();
+            assert_eq!(ids, [(kind, id)], "{:?}", c.subject);
+        }
+    };
+    each_names([&p1, &p2], ParticipantKind::Portal, &s.account);
     let patient = portal_caller(db, &s.account).await;
     let q1 = inbox::inbox(db, &patient, InboxFolder::Active, None).await.unwrap();
     let q2 = inbox::inbox(db, &patient, InboxFolder::Active, q1.next.clone()).await.unwrap();
     assert_eq!((q1.conversations.len(), q2.conversations.len()), (25, 5));
-    for c in q1.conversations.iter().chain(&q2.conversations) {
-        let ids: Vec<_> = c.others.iter().map(|o| (o.kind, o.id.as_str())).collect();
-        assert_eq!(
-            ids,
-            [(ParticipantKind::Staff, s.clinician.principal.staff().unwrap().id.as_str())],
-            "{:?}",
-            c.subject
-        );
-    }
+    each_names([&q1, &q2], ParticipantKind::Staff, s.clinician.principal.staff().unwrap().id.as_str());
     assert_eq!(inbox::unread_count(db, &patient).await.unwrap(), 30);
 }
 

@@ -280,8 +280,10 @@ pub struct ListQuery {
 /// The queue or the archive without a search on SQLite: a range of `portal_requests_queue` or
 /// `portal_requests_by_location` (PostgreSQL's is [`pg_unsearched`]).
 macro_rules! unsearched {
-    ($db:ty, $q:expr) => {{
-        let mut b = portal_requests::table.filter(portal_requests::archived.eq($q.archived)).into_boxed::<$db>();
+    ($q:expr) => {{
+        let mut b = portal_requests::table
+            .filter(portal_requests::archived.eq($q.archived))
+            .into_boxed::<diesel::sqlite::Sqlite>();
         if let Some(l) = &$q.locations {
             b = b.filter(portal_requests::location_id.eq_any(l.clone()));
         }
@@ -321,7 +323,7 @@ pub async fn page(conn: &mut DbConn, q: &ListQuery) -> Result<(Vec<RequestRow>, 
             | c
             | c.spawn_blocking(move |sc| {
                 let rows = if q.words.is_empty() {
-                    diesel::RunQueryDsl::load(Cached(unsearched!(diesel::sqlite::Sqlite, q)), sc)?
+                    diesel::RunQueryDsl::load(Cached(unsearched!(q)), sc)?
                 } else {
                     diesel::RunQueryDsl::load(sqlite_search(&q), sc)?
                 };
@@ -445,7 +447,9 @@ fn pg_tsquery(words: &[String]) -> String {
 
 /// The archive's search on PostgreSQL: the `tsvector` matched row by row along the newest-first
 /// walk of `portal_requests_queue` (for the first page of a common word cheaper than the GIN
-/// index's bitmap of every match, measured; the planner chooses).
+/// index's bitmap of every match, measured; the planner chooses). Unlike [`pg_unsearched`] its
+/// limit stays a parameter, so that PostgreSQL keeps planning each search for its words: the
+/// better walk depends on how common they are.
 fn pg_search(q: &ListQuery) -> Cached<BoxedSqlQuery<'static, diesel::pg::Pg, SqlQuery>> {
     let mut sql = format!(
         "SELECT {COLUMNS} FROM portal_requests r WHERE r.archived = $1 \
