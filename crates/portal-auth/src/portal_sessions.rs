@@ -228,7 +228,8 @@ pub async fn authenticate_portal(
     }
     let Some(principal) = load_portal_principal(&mut conn, &s.user_id).await? else { return Ok(None) };
     if now - s.last_seen_at >= policy.touch_every {
-        store::touch(&mut conn, &token_hash, now).await?;
+        drop(conn);
+        store::touch(&mut db.write_conn().await?, &token_hash, now).await?;
     }
     Ok(Some(PortalSession { token_hash, principal }))
 }
@@ -316,7 +317,7 @@ pub async fn change_portal_password(
 /// Removes portal sessions past their lifetimes; run periodically beside the staff purge.
 pub async fn purge_expired_portal_sessions(db: &Db, policy: &PortalSessionPolicy) -> Result<usize, PortalError> {
     let now = now_utc();
-    let mut conn = db.read().await?;
+    let mut conn = db.write_conn().await?;
     Ok(portal_store::sessions::purge_expired(&mut conn, PORTAL, now, now - policy.idle).await?)
 }
 

@@ -205,7 +205,8 @@ pub async fn authenticate(db: &Db, policy: &SessionPolicy, raw_token: &str) -> R
     let Some((row, locations)) = staff else { return Ok(None) };
     let Some(staff) = staff_principal(&row, locations)? else { return Ok(None) };
     if now - s.last_seen_at >= policy.touch_every {
-        store::touch(&mut conn, &token_hash, now).await?;
+        drop(conn);
+        store::touch(&mut db.write_conn().await?, &token_hash, now).await?;
     }
     Ok(Some(Session { token_hash, staff }))
 }
@@ -276,6 +277,6 @@ pub async fn change_own_password(
 /// Removes expired sessions; run periodically by the server.
 pub async fn purge_expired(db: &Db, policy: &SessionPolicy) -> Result<usize, AuthError> {
     let now = now_utc();
-    let mut conn = db.read().await?;
+    let mut conn = db.write_conn().await?;
     Ok(store::purge_expired(&mut conn, STAFF, now, now - policy.staff_idle).await?)
 }

@@ -136,7 +136,7 @@ async fn import_is_all_or_nothing_and_the_audit_chain_verifies() {
 /// Edits one audit row behind the append-only triggers, as an attacker with database access would.
 async fn tamper_with_audit_row(db: &TestDb, seq: i64) {
     use diesel_async::SimpleAsyncConnection;
-    let mut conn = db.db.read().await.expect("connection");
+    let mut conn = db.db.write_conn().await.expect("connection");
     let sql = match &mut conn {
         portal_store::DbConn::Sqlite(_) => format!(
             "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor_name = 'someone else' WHERE seq = {seq};"

@@ -22,7 +22,9 @@ pub struct Organization {
     pub updated_at: PrimitiveDateTime,
 }
 
-/// The organisation; a fresh database has a placeholder row made here on first read.
+/// The organisation. Its placeholder row is made by a migration (`organization_row`); the insert
+/// here only restores a row deleted by hand, on a connection that may write (SQLite's readers
+/// are `query_only`).
 pub async fn organization(conn: &mut DbConn) -> Result<Organization, StoreError> {
     let found: Option<Organization> =
         on_backend!(conn, |c| organization::table.find(1).select(Organization::as_select()).first(c).await.optional())?;

@@ -31,7 +31,7 @@ async fn migrations_give_an_empty_seeded_database() {
     assert_eq!(patients::count(&mut c).await.unwrap(), 0);
     assert_eq!(staff::count(&mut c).await.unwrap(), 0);
     assert_eq!(org::count_locations(&mut c).await.unwrap(), 0);
-    assert_eq!(count_rows(&t.db, "organization", "").await, 0, "no organisation row before the first read");
+    assert_eq!(count_rows(&t.db, "organization", "").await, 1, "the organisation's placeholder row is seeded");
     assert_eq!(count_rows(&t.db, "audit_head", "").await, 1, "the chain's head row is seeded");
     let report = audit::verify(&mut c).await.unwrap();
     assert_eq!(report.rows_checked, 0);
@@ -360,7 +360,7 @@ async fn times_round_trip_to_the_microsecond() {
         datetime!(2038-01-19 03:14:08.5),
         truncate_micros(OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap()),
     ];
-    let mut c = t.db.read().await.unwrap();
+    let mut c = t.db.write_conn().await.unwrap();
     for (i, at) in times.iter().enumerate() {
         let mut s = session_at(&format!("tok{i}"), "u", *at);
         s.last_seen_at = *at + time::Duration::microseconds(1);
@@ -400,7 +400,7 @@ async fn times_order_and_compare_by_instant() {
         datetime!(2025-05-05 10:00:00.5),
         datetime!(2025-05-05 10:00:01),
     ];
-    let mut c = t.db.read().await.unwrap();
+    let mut c = t.db.write_conn().await.unwrap();
     // Inserted out of order.
     for i in [3usize, 0, 5, 1, 4, 2] {
         org::record_setting_change(
@@ -657,7 +657,7 @@ async fn staff_profile_updates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_insert_find_touch_delete() {
     let t = TestDb::new().await;
-    let mut c = t.db.read().await.unwrap();
+    let mut c = t.db.write_conn().await.unwrap();
     let now = now_utc();
     let s = session_at("hash-1", "user-1", now);
     sessions::insert(&mut c, &s).await.unwrap();
@@ -686,7 +686,7 @@ async fn sessions_insert_find_touch_delete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_delete_for_user_keeps_the_current_one() {
     let t = TestDb::new().await;
-    let mut c = t.db.read().await.unwrap();
+    let mut c = t.db.write_conn().await.unwrap();
     let now = now_utc();
     for (i, tok) in ["u-a", "u-b", "u-c"].iter().enumerate() {
         sessions::insert(&mut c, &session_at(tok, "U", now + time::Duration::seconds(i as i64))).await.unwrap();
@@ -715,7 +715,7 @@ async fn sessions_delete_for_user_keeps_the_current_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_purge_expired_and_idle() {
     let t = TestDb::new().await;
-    let mut c = t.db.read().await.unwrap();
+    let mut c = t.db.write_conn().await.unwrap();
     let now = datetime!(2026-01-10 12:00:00.250000);
     let idle_before = now - time::Duration::minutes(30);
     let mk = |tok: &str, last_seen: PrimitiveDateTime, expires: PrimitiveDateTime| SessionRow {
@@ -757,7 +757,7 @@ async fn sessions_purge_expired_and_idle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_failures_count_and_clear() {
     let t = TestDb::new().await;
-    let mut c = t.db.read().await.unwrap();
+    let mut c = t.db.write_conn().await.unwrap();
     assert_eq!(sessions::failures(&mut c, "staff:a@example.org").await.unwrap(), None);
     let t0 = datetime!(2026-01-10 08:00:00.000001);
     for n in 1..=3 {

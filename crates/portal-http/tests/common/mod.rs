@@ -125,7 +125,7 @@ impl TestApp {
     /// Runs raw SQL (trusted test text) on the test database: for moving clocks.
     pub async fn exec_sql(&self, sql: &str) {
         use diesel_async::SimpleAsyncConnection;
-        let mut conn = self.db().read().await.expect("a connection");
+        let mut conn = self.db().write_conn().await.expect("a connection");
         match &mut conn {
             DbConn::Sqlite(c) => c.batch_execute(sql).await,
             DbConn::Pg(c) => c.batch_execute(sql).await,

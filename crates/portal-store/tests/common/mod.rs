@@ -15,7 +15,7 @@ use time::{Date, Month};
 
 /// Runs raw SQL on a read connection, around every query function: for tampering and counting.
 pub async fn exec(db: &Db, sql: &str) -> Result<(), diesel::result::Error> {
-    let mut conn = db.read().await.expect("connection");
+    let mut conn = db.write_conn().await.expect("connection");
     match &mut conn {
         DbConn::Sqlite(c) => c.batch_execute(sql).await,
         DbConn::Pg(c) => c.batch_execute(sql).await,
