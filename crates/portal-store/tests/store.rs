@@ -97,6 +97,45 @@ async fn concurrent_first_reads_of_the_organization_agree() {
     assert_eq!(count_rows(&t.db, "organization", "").await, 1);
 }
 
+/// SQLite's readers run on the async workers and must never wait for the write lock there: they
+/// refuse to write, and single-statement writes take `write_conn` (the writer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_readers_refuse_writes_and_write_conn_writes() {
+    use diesel_async::SimpleAsyncConnection;
+    let t = TestDb::new().await;
+    let insert = "INSERT INTO counters (name, value) VALUES ('reader_probe', 1)";
+    let mut reader = t.db.read().await.unwrap();
+    let refused = match &mut reader {
+        portal_store::DbConn::Sqlite(c) => c.batch_execute(insert).await,
+        portal_store::DbConn::Pg(c) => c.batch_execute(insert).await,
+    };
+    drop(reader);
+    match t.db.backend() {
+        portal_store::Backend::Sqlite => {
+            let e = refused.expect_err("a SQLite reader must not write");
+            assert!(e.to_string().contains("readonly"), "{e}");
+            assert_eq!(count_rows(&t.db, "counters", "name = 'reader_probe'").await, 0);
+        }
+        // PostgreSQL's pool is one: any connection may write.
+        portal_store::Backend::Postgres => refused.expect("PostgreSQL's connections write"),
+    }
+    let update = "UPDATE counters SET value = 2 WHERE name = 'reader_probe'; \
+                  INSERT INTO counters (name, value) SELECT 'writer_probe', 1 WHERE NOT EXISTS \
+                  (SELECT 1 FROM counters WHERE name = 'writer_probe')";
+    let mut writer = t.db.write_conn().await.unwrap();
+    match &mut writer {
+        portal_store::DbConn::Sqlite(c) => c.batch_execute(update).await,
+        portal_store::DbConn::Pg(c) => c.batch_execute(update).await,
+    }
+    .expect("the writer writes");
+    drop(writer);
+    assert_eq!(count_rows(&t.db, "counters", "name = 'writer_probe'").await, 1);
+    // The writer went back to the pool outside a transaction: a write transaction still runs.
+    t.db.write(|tx| Box::pin(async move { org::set_use_portal(tx, true).await })).await.unwrap();
+    let mut c = t.db.read().await.unwrap();
+    assert!(org::organization(&mut c).await.unwrap().use_portal);
+}
+
 // ---------------------------------------------------------------- write transactions
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
