@@ -476,8 +476,8 @@ fn pool_error<E: std::fmt::Display>(e: bb8::RunError<E>) -> StoreError {
 /// The readers run theirs on the async worker that awaits them (`inline`): a read is a few
 /// hundred microseconds of CPU on pages the OS has cached, and its hop to tokio's blocking pool
 /// and back (two thread wake-ups, a fifth of a signed-in read's CPU) cost more than it saved; on
-/// the messaging benchmark's server, inbox pages went from 1,900 to 2,600 a second, threads from
-/// 1,900 to 3,300, archive searches from 2,900 to 4,000. They are `query_only`, so that no
+/// the messaging benchmark's database (wrk, 32 connections), inbox pages went from 1,900 to 2,600
+/// a second, threads from 1,900 to 3,300, archive searches from 2,900 to 4,000. They are `query_only`, so that no
 /// statement of theirs ever waits for the write lock (`busy_timeout`) on a worker. The writer
 /// keeps tokio's blocking pool: it waits for its lock and for `fsync`.
 pub struct SqliteRuntime {
@@ -495,12 +495,46 @@ impl diesel_async::sync_connection_wrapper::SpawnBlocking for SqliteRuntime {
         if self.inline {
             return futures_util::future::ready(Ok(task())).boxed();
         }
-        tokio::task::spawn_blocking(task).map(|r| r.map_err(Box::from)).boxed()
+        WaitOnDrop { runtime: tokio::runtime::Handle::current(), task: Some(tokio::task::spawn_blocking(task)) }
+            .map(|r| r.map_err(Box::from))
+            .boxed()
     }
 
     /// For a connection diesel-async opens itself; ours are opened by [`sqlite_pool`].
     fn get_runtime() -> Self {
         SqliteRuntime { inline: false }
+    }
+}
+
+/// A statement of the writer on the blocking pool. When it is dropped before the statement has
+/// finished (its request went away), it waits for it, as diesel-async's own runtime does: the
+/// statement holds the connection, and the pool, taking the connection back, asks whether it is
+/// broken, which needs it unshared.
+struct WaitOnDrop<R> {
+    runtime: tokio::runtime::Handle,
+    task: Option<tokio::task::JoinHandle<R>>,
+}
+
+impl<R> std::future::Future for WaitOnDrop<R> {
+    type Output = Result<R, tokio::task::JoinError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let Some(handle) = self.task.as_mut() else { return std::task::Poll::Pending };
+        let outcome = std::task::ready!(std::pin::Pin::new(handle).poll(cx));
+        self.task = None;
+        std::task::Poll::Ready(outcome)
+    }
+}
+
+impl<R> Drop for WaitOnDrop<R> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.task.take()
+            && !handle.is_finished()
+        {
+            tokio::task::block_in_place(|| {
+                let _ = self.runtime.block_on(handle);
+            });
+        }
     }
 }
 

@@ -136,6 +136,28 @@ async fn sqlite_readers_refuse_writes_and_write_conn_writes() {
     assert!(org::organization(&mut c).await.unwrap().use_portal);
 }
 
+/// A request that goes away while its single-statement write runs (the statement on SQLite's
+/// blocking pool) must leave a writer the pool can take back and hand out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_conn_statement_dropped_mid_flight_leaves_a_usable_writer() {
+    use diesel_async::SimpleAsyncConnection;
+    let t = TestDb::new().await;
+    let slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) \
+                SELECT COUNT(*) FROM c";
+    let mut writer = t.db.write_conn().await.unwrap();
+    let run = async {
+        match &mut writer {
+            portal_store::DbConn::Sqlite(c) => c.batch_execute(slow).await,
+            portal_store::DbConn::Pg(c) => c.batch_execute(slow).await,
+        }
+    };
+    assert!(tokio::time::timeout(Duration::from_millis(20), run).await.is_err(), "the statement outlives 20 ms");
+    drop(writer);
+    t.db.write(|tx| Box::pin(async move { org::set_use_portal(tx, true).await })).await.unwrap();
+    let mut c = t.db.read().await.unwrap();
+    assert!(org::organization(&mut c).await.unwrap().use_portal);
+}
+
 // ---------------------------------------------------------------- write transactions
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
