@@ -336,10 +336,6 @@ impl Db {
     /// `query_only`: see [`SqliteRuntime`]); on PostgreSQL any pooled connection. Hold it only for
     /// the statement: every [`Db::write`] waits for SQLite's writer meanwhile.
     pub async fn write_conn(&self) -> Result<DbConn, StoreError> {
-        self.writer().await
-    }
-
-    async fn writer(&self) -> Result<DbConn, StoreError> {
         match &*self.pools {
             Pools::Sqlite { write, .. } => Ok(DbConn::Sqlite(write.get_owned().await.map_err(pool_error)?)),
             Pools::Pg { pool, .. } => Ok(DbConn::Pg(pool.get_owned().await.map_err(pool_error)?)),
@@ -360,7 +356,7 @@ impl Db {
     {
         let db = self.clone();
         let task = tokio::spawn(crate::audit::UNCHAINED.scope(std::cell::Cell::new(false), async move {
-            let mut conn = db.writer().await?;
+            let mut conn = db.write_conn().await?;
             let (begin, commit) = match conn.backend() {
                 Backend::Sqlite => ("BEGIN IMMEDIATE", "COMMIT"),
                 // After a failed statement PostgreSQL's transaction is aborted, and COMMIT then
@@ -477,9 +473,9 @@ fn pool_error<E: std::fmt::Display>(e: bb8::RunError<E>) -> StoreError {
 /// hundred microseconds of CPU on pages the OS has cached, and its hop to tokio's blocking pool
 /// and back (two thread wake-ups, a fifth of a signed-in read's CPU) cost more than it saved; on
 /// the messaging benchmark's database (wrk, 32 connections), inbox pages went from 1,900 to 2,600
-/// a second, threads from 1,900 to 3,300, archive searches from 2,900 to 4,000. They are `query_only`, so that no
-/// statement of theirs ever waits for the write lock (`busy_timeout`) on a worker. The writer
-/// keeps tokio's blocking pool: it waits for its lock and for `fsync`.
+/// a second, threads from 1,900 to 3,300, archive searches from 2,900 to 4,000. They are
+/// `query_only`, so that no statement of theirs ever waits for the write lock (`busy_timeout`)
+/// on a worker. The writer keeps tokio's blocking pool: it waits for its lock and for `fsync`.
 pub struct SqliteRuntime {
     inline: bool,
 }

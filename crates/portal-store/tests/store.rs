@@ -101,15 +101,9 @@ async fn concurrent_first_reads_of_the_organization_agree() {
 /// refuse to write, and single-statement writes take `write_conn` (the writer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_readers_refuse_writes_and_write_conn_writes() {
-    use diesel_async::SimpleAsyncConnection;
     let t = TestDb::new().await;
     let insert = "INSERT INTO counters (name, value) VALUES ('reader_probe', 1)";
-    let mut reader = t.db.read().await.unwrap();
-    let refused = match &mut reader {
-        portal_store::DbConn::Sqlite(c) => c.batch_execute(insert).await,
-        portal_store::DbConn::Pg(c) => c.batch_execute(insert).await,
-    };
-    drop(reader);
+    let refused = common::batch(&mut t.db.read().await.unwrap(), insert).await;
     match t.db.backend() {
         portal_store::Backend::Sqlite => {
             let e = refused.expect_err("a SQLite reader must not write");
@@ -122,17 +116,16 @@ async fn sqlite_readers_refuse_writes_and_write_conn_writes() {
     let update = "UPDATE counters SET value = 2 WHERE name = 'reader_probe'; \
                   INSERT INTO counters (name, value) SELECT 'writer_probe', 1 WHERE NOT EXISTS \
                   (SELECT 1 FROM counters WHERE name = 'writer_probe')";
-    let mut writer = t.db.write_conn().await.unwrap();
-    match &mut writer {
-        portal_store::DbConn::Sqlite(c) => c.batch_execute(update).await,
-        portal_store::DbConn::Pg(c) => c.batch_execute(update).await,
-    }
-    .expect("the writer writes");
-    drop(writer);
+    common::exec(&t.db, update).await.expect("the writer writes");
     assert_eq!(count_rows(&t.db, "counters", "name = 'writer_probe'").await, 1);
-    // The writer went back to the pool outside a transaction: a write transaction still runs.
-    t.db.write(|tx| Box::pin(async move { org::set_use_portal(tx, true).await })).await.unwrap();
-    let mut c = t.db.read().await.unwrap();
+    // The writer went back to the pool outside a transaction.
+    a_write_transaction_commits(&t.db).await;
+}
+
+/// A write transaction runs on the writer and its change is read back.
+async fn a_write_transaction_commits(db: &portal_store::Db) {
+    db.write(|tx| Box::pin(async move { org::set_use_portal(tx, true).await })).await.unwrap();
+    let mut c = db.read().await.unwrap();
     assert!(org::organization(&mut c).await.unwrap().use_portal);
 }
 
@@ -140,22 +133,14 @@ async fn sqlite_readers_refuse_writes_and_write_conn_writes() {
 /// blocking pool) must leave a writer the pool can take back and hand out again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_conn_statement_dropped_mid_flight_leaves_a_usable_writer() {
-    use diesel_async::SimpleAsyncConnection;
     let t = TestDb::new().await;
     let slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) \
                 SELECT COUNT(*) FROM c";
     let mut writer = t.db.write_conn().await.unwrap();
-    let run = async {
-        match &mut writer {
-            portal_store::DbConn::Sqlite(c) => c.batch_execute(slow).await,
-            portal_store::DbConn::Pg(c) => c.batch_execute(slow).await,
-        }
-    };
+    let run = common::batch(&mut writer, slow);
     assert!(tokio::time::timeout(Duration::from_millis(20), run).await.is_err(), "the statement outlives 20 ms");
     drop(writer);
-    t.db.write(|tx| Box::pin(async move { org::set_use_portal(tx, true).await })).await.unwrap();
-    let mut c = t.db.read().await.unwrap();
-    assert!(org::organization(&mut c).await.unwrap().use_portal);
+    a_write_transaction_commits(&t.db).await;
 }
 
 // ---------------------------------------------------------------- write transactions

@@ -13,10 +13,15 @@ use portal_store::staff::NewStaff;
 use portal_store::{Backend, Db, DbConn, StoreError, ids, org, staff};
 use time::{Date, Month};
 
-/// Runs raw SQL on a read connection, around every query function: for tampering and counting.
+/// Runs raw SQL on the writer outside a transaction, around every query function: for
+/// tampering and counting.
 pub async fn exec(db: &Db, sql: &str) -> Result<(), diesel::result::Error> {
-    let mut conn = db.write_conn().await.expect("connection");
-    match &mut conn {
+    batch(&mut db.write_conn().await.expect("connection"), sql).await
+}
+
+/// Runs raw SQL on `conn`, whichever backend it is.
+pub async fn batch(conn: &mut DbConn, sql: &str) -> Result<(), diesel::result::Error> {
+    match conn {
         DbConn::Sqlite(c) => c.batch_execute(sql).await,
         DbConn::Pg(c) => c.batch_execute(sql).await,
     }
