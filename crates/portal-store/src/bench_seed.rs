@@ -19,7 +19,7 @@
 //! indexes of the three big tables (and on PostgreSQL their foreign keys) are dropped and built
 //! or checked again at the end from the catalog's own definitions ([`drop_secondary_indexes`],
 //! [`drop_foreign_keys`]), and SQLite's message search index is filled by one statement instead
-//! of its per-row trigger ([`index_messages_for_search`]).
+//! of its per-row triggers ([`index_conversations_for_search`]).
 //!
 //! Shape: conversations of 3 to 7 messages (5 on average) between staff member `n % staff` and
 //! a patient picked by hash, started a year ago to a few days ago, so that every staff member
@@ -779,8 +779,9 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
     // among the fifth marked unread; archived (a quarter of the staff's read conversations, a
     // tenth of the portal users') only when read. The long threads are read and active.
     let portal_last = "((c.len - 1 + c.staff_starts) % 2 = 0)";
-    // SQLite: each participant row rewrites its conversation's search row (owners included);
-    // for the load they are written once, after both sides (see `index_conversations_for_search`).
+    // SQLite: each participant row (and each message) rewrites its conversation's search row;
+    // for the load they are written once, after the messages (see
+    // `index_conversations_for_search`).
     let participant_trigger = match d.0 {
         Backend::Sqlite => Some(drop_trigger(tx, "conversations_fts_participant_insert").await?),
         Backend::Postgres => None,
@@ -810,9 +811,6 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
         )
         .await?;
     }
-    if let Some(trigger) = participant_trigger {
-        index_conversations_for_search(tx, trigger).await?;
-    }
     // The messages in the order of their times, as a real inbox fills up: a conversation's
     // messages lie among everyone else's (its rows on pages of their own, as in production),
     // and `seq` follows each thread's order. The order is numbered first in a narrow table, so
@@ -833,7 +831,7 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
         batch(tx, "ANALYZE bench_msg").await?;
     }
     // SQLite: the seq of each message is set (the next free ones, in this order) so that the
-    // full-text rows below can find their message by it.
+    // full-text rows below can find the messages by it.
     let first_seq = match d.0 {
         Backend::Sqlite => Some(next_message_seq(tx).await?),
         Backend::Postgres => None,
@@ -842,8 +840,8 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
     // sentences.
     let g = "(c.n * 64 + o.jn)";
     let staff_sends = "((o.jn + c.staff_starts) % 2 = 1)";
-    let fts_trigger = match d.0 {
-        Backend::Sqlite => Some(drop_trigger(tx, "messages_fts_insert").await?),
+    let message_trigger = match d.0 {
+        Backend::Sqlite => Some(drop_trigger(tx, "conversations_fts_message_insert").await?),
         Backend::Postgres => None,
     };
     step(
@@ -877,8 +875,8 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
         &[],
     )
     .await?;
-    if let (Some(first), Some(trigger)) = (first_seq, fts_trigger) {
-        index_messages_for_search(tx, first, trigger).await?;
+    if let (Some(first), Some(participants), Some(messages)) = (first_seq, participant_trigger, message_trigger) {
+        index_conversations_for_search(tx, first, [participants, messages]).await?;
     }
     for restore in deferred {
         step(tx, &restore.name, &restore.sql, &[]).await?;
@@ -1177,56 +1175,45 @@ async fn drop_trigger(tx: &mut DbConn, name: &str) -> Result<Definition, StoreEr
     Ok(trigger)
 }
 
-/// SQLite: the search rows of the new conversations (subject, participant names, and both
-/// participants as owner tokens), in one statement, then the trigger again.
-async fn index_conversations_for_search(tx: &mut DbConn, trigger: Definition) -> Result<(), StoreError> {
+/// SQLite: the search rows of the new conversations (subject, participant names, every message's
+/// body and sender name, and both participants as owner tokens: kind and id without hyphens),
+/// what the triggers write for each participant and message, in one statement; then the
+/// triggers again.
+///
+/// Measured with a million messages in time order: the per-message trigger rewrote its
+/// conversation's row for each message; here the messages are grouped by conversation once and
+/// the owners come from the staging rows. FTS5 also flushes its in-memory index less often with
+/// a larger hash size for the load (seconds less merging), set back to the default of 1 MB
+/// afterwards.
+async fn index_conversations_for_search(
+    tx: &mut DbConn,
+    first_seq: i64,
+    triggers: [Definition; 2],
+) -> Result<(), StoreError> {
+    batch(tx, "INSERT INTO conversations_fts (conversations_fts, rank) VALUES ('hashsize', 134217728)").await?;
     step(
         tx,
         "conversations_fts",
-        "INSERT INTO conversations_fts (rowid, subject, participant_names, owners)
-         SELECT cv.seq, cv.subject, cv.participant_names,
-             'staff' || replace(s.id, '-', '') || ' portal' || replace(p.account_id, '-', '')
-         FROM bench_conv c
-         JOIN conversations cv ON cv.id = c.id
-         JOIN bench_staff s ON s.n = c.staff_n
-         JOIN bench_patients p ON p.n = c.patient_n
-         ORDER BY cv.seq",
-        &[],
-    )
-    .await?;
-    batch(tx, &trigger.sql).await?;
-    Ok(())
-}
-
-/// SQLite: writes the new messages' `messages_fts` rows in one statement, what the trigger
-/// `messages_fts_insert` writes for each message (body, sender name, and the participants as
-/// owner tokens: kind and id without hyphens), then creates the trigger again.
-///
-/// Measured with a million messages in time order: the trigger's per-message look-up of the
-/// participants cost 8 s of a 30 s insert (one random B-tree probe each); here the owners come
-/// from the staging rows. FTS5 also flushes its in-memory index less often with a larger hash
-/// size for the load (5-7 s less merging), set back to the default of 1 MB afterwards.
-async fn index_messages_for_search(tx: &mut DbConn, first_seq: i64, trigger: Definition) -> Result<(), StoreError> {
-    batch(tx, "INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', 134217728)").await?;
-    step(
-        tx,
-        "messages_fts",
         &format!(
-            "INSERT INTO messages_fts (rowid, body, sender_name, owners)
-             SELECT m.seq, m.body, m.sender_name,
+            "INSERT INTO conversations_fts (rowid, subject, participant_names, messages, owners)
+             SELECT cv.seq, cv.subject, cv.participant_names, t.messages,
                  'staff' || replace(s.id, '-', '') || ' portal' || replace(p.account_id, '-', '')
-             FROM bench_msg o
-             JOIN messages m ON m.seq = {first_seq} + o.o - 1
-             JOIN bench_conv c ON c.n = o.cn
+             FROM (SELECT o.cn AS cn, group_concat(m.body || ' ' || m.sender_name, ' ') AS messages
+                   FROM bench_msg o JOIN messages m ON m.seq = {first_seq} + o.o - 1
+                   GROUP BY o.cn) t
+             JOIN bench_conv c ON c.n = t.cn
+             JOIN conversations cv ON cv.id = c.id
              JOIN bench_staff s ON s.n = c.staff_n
              JOIN bench_patients p ON p.n = c.patient_n
-             ORDER BY o.o"
+             ORDER BY cv.seq"
         ),
         &[],
     )
     .await?;
-    batch(tx, "INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', 1048576)").await?;
-    batch(tx, &trigger.sql).await?;
+    batch(tx, "INSERT INTO conversations_fts (conversations_fts, rank) VALUES ('hashsize', 1048576)").await?;
+    for trigger in triggers {
+        batch(tx, &trigger.sql).await?;
+    }
     Ok(())
 }
 
@@ -1248,7 +1235,6 @@ async fn analyze(db: &Db) -> Result<(), StoreError> {
                     batch(
                         tx,
                         "INSERT INTO portal_requests_fts (portal_requests_fts) VALUES ('optimize'); \
-                         INSERT INTO messages_fts (messages_fts) VALUES ('optimize'); \
                          INSERT INTO conversations_fts (conversations_fts) VALUES ('optimize'); \
                          ANALYZE; PRAGMA optimize",
                     )

@@ -10,8 +10,9 @@
 //!   others' unread counts go up and their archive flag goes; the sender's unread count goes to
 //!   zero), all inside the caller's transaction.
 //! - Search is restricted to the caller's participant rows first; each word must match, as a
-//!   prefix, a message of the conversation or its subject or participant names (FTS5 tables kept
-//!   by triggers on SQLite, generated `tsvector` columns with GIN indexes on PostgreSQL).
+//!   prefix, a message of the conversation or its subject or participant names (on SQLite an FTS5
+//!   table of one row per conversation kept by triggers, on PostgreSQL generated `tsvector`
+//!   columns with GIN indexes).
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -546,24 +547,33 @@ pub async fn inbox(conn: &mut DbConn, q: &InboxQuery) -> Result<Vec<InboxRow>, S
         .collect())
 }
 
+/// `unread_count > 0` with the 0 written into the statement, not bound: SQLite is built with
+/// `SQLITE_ENABLE_QPSG` (plans that do not depend on bound values; docs/architecture.md), so
+/// only a literal proves that the partial index `conversation_participants_unread` applies.
+/// With `> ?` the count read every conversation row of the caller (1,000 for the benchmark's
+/// staff member, more pages than a connection's cache holds) instead of the unread ones:
+/// 1,400 counts a second instead of (measured after the change) many times that.
+macro_rules! unread_of {
+    ($who:expr) => {
+        conversation_participants::table
+            .filter(conversation_participants::participant_kind.eq($who.kind))
+            .filter(conversation_participants::participant_id.eq(&$who.id))
+            .filter(conversation_participants::unread_count.gt(diesel::dsl::sql::<diesel::sql_types::Integer>("0")))
+    };
+}
+
 /// The number of unread messages across the caller's conversations (the page header's count),
 /// limited to conversations about `patients` when given.
 pub async fn unread_total(conn: &mut DbConn, who: &Party, patients: Option<&[String]>) -> Result<i64, StoreError> {
     use conversation_participants as cp;
+    // `Cached`: diesel keeps no statement with a literal fragment in it.
     let total: Option<i64> = match patients {
-        None => on_backend!(conn, |c| cp::table
-            .filter(cp::participant_kind.eq(who.kind))
-            .filter(cp::participant_id.eq(&who.id))
-            .filter(cp::unread_count.gt(0))
-            .select(diesel::dsl::sum(cp::unread_count))
-            .first(c)
+        None => on_backend!(conn, |c| Cached(unread_of!(who).select(diesel::dsl::sum(cp::unread_count)))
+            .get_result(c)
             .await)?,
         Some(p) => on_backend!(conn, |c| Cached(
-            cp::table
+            unread_of!(who)
                 .inner_join(conversations::table)
-                .filter(cp::participant_kind.eq(who.kind))
-                .filter(cp::participant_id.eq(&who.id))
-                .filter(cp::unread_count.gt(0))
                 .filter(conversations::patient_id.eq_any(p))
                 .select(diesel::dsl::sum(cp::unread_count))
         )
@@ -573,8 +583,17 @@ pub async fn unread_total(conn: &mut DbConn, who: &Party, patients: Option<&[Str
     Ok(total.unwrap_or(0))
 }
 
-/// The token that stands for `who` in the `owners` column of SQLite's `messages_fts` (see the
-/// migration): the kind and the id without hyphens, one token for the unicode61 tokenizer.
+/// The SQL of [`unread_total`]'s count on SQLite, with its bound values listed after it (for a
+/// test that asks SQLite for its plan).
+#[doc(hidden)]
+pub fn unread_total_sqlite_sql(who: &Party) -> String {
+    use conversation_participants as cp;
+    diesel::debug_query::<diesel::sqlite::Sqlite, _>(&unread_of!(who).select(diesel::dsl::sum(cp::unread_count)))
+        .to_string()
+}
+
+/// The token that stands for `who` in the `owners` column of SQLite's `conversations_fts` (see
+/// its migrations): the kind and the id without hyphens, one token for the unicode61 tokenizer.
 fn owner_token(who: &Party) -> String {
     let id: String = who.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     format!("{}{}", who.kind, id.to_lowercase())
@@ -603,41 +622,33 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String], limit: i64
     let order = format!(" ORDER BY p.last_message_at DESC, p.conversation_id DESC LIMIT {limit}");
     let rows: Vec<MatchRow> = on_backend!(
         conn,
-        // Each word: the caller's own messages that match it, or the caller's own conversations
-        // whose subject or participant names match it (each an AND of the caller's owner token
-        // and the word inside FTS5, so that other people's matches are never read).
+        // One full-text row per conversation (subject, participant names, every message; see
+        // the migration `conversation_search_documents`): every word and the caller's owner
+        // token in one FTS5 match, so that other people's conversations are never read.
         sqlite | c | {
-            let mut sql = String::from(
-                "SELECT p.conversation_id AS conversation_id FROM conversation_participants p \
-                 WHERE p.participant_kind = ? AND p.participant_id = ?",
-            );
             // `+p.conversation_id`: without the `+` SQLite looked each match up in the
-            // participants' primary key (an OR of two lists: one search per matching message);
-            // with it, it walks the caller's own rows once and tests each against the matches
-            // (one list, a bloom filter first). 30 % less time a search on the benchmark's
-            // million messages ("refill" 3.9 -> 2.6 ms, "dizzy" 1.45 -> 0.9 ms).
-            for _ in words {
-                sql.push_str(
-                    " AND +p.conversation_id IN (SELECT m.conversation_id FROM messages_fts f \
-                     JOIN messages m ON m.seq = f.rowid WHERE messages_fts MATCH ? \
-                     UNION ALL SELECT cv.id FROM conversations_fts g \
-                     JOIN conversations cv ON cv.seq = g.rowid WHERE conversations_fts MATCH ?)",
-                );
+            // participants' primary key; with it, it walks the caller's own rows once and tests
+            // each against the matches (one list, a bloom filter first).
+            let sql = format!(
+                "SELECT p.conversation_id AS conversation_id FROM conversation_participants p \
+                 WHERE p.participant_kind = ? AND p.participant_id = ? \
+                 AND +p.conversation_id IN (SELECT cv.id FROM conversations_fts g \
+                 JOIN conversations cv ON cv.seq = g.rowid WHERE conversations_fts MATCH ?){order}"
+            );
+            // Quoted FTS5 strings, each word followed by `*` (a prefix query), restricted to the
+            // text columns so that it never matches an owner token: no operator in it.
+            let mut expr = format!("owners : \"{}\"", owner_token(who));
+            for w in words {
+                expr.push_str(&format!(
+                    " AND {{subject participant_names messages}} : \"{}\"*",
+                    w.replace('"', "\"\"")
+                ));
             }
-            sql.push_str(&order);
-            let mut q = diesel::sql_query(sql)
+            let q = diesel::sql_query(sql)
                 .into_boxed::<diesel::sqlite::Sqlite>()
                 .bind::<Text, _>(who.kind.to_owned())
-                .bind::<Text, _>(who.id.clone());
-            let owner = owner_token(who);
-            for w in words {
-                // Quoted FTS5 strings, the word followed by `*` (a prefix query), restricted to
-                // the text columns so that it never matches an owner token: no operator in it.
-                let word = format!("\"{}\"*", w.replace('"', "\"\""));
-                let mine = format!("owners : \"{owner}\" AND {{body sender_name}} : {word}");
-                let named = format!("owners : \"{owner}\" AND {{subject participant_names}} : {word}");
-                q = q.bind::<Text, _>(mine).bind::<Text, _>(named);
-            }
+                .bind::<Text, _>(who.id.clone())
+                .bind::<Text, _>(expr);
             Cached(q).load(c).await
         },
         // Correlated per conversation of the caller, through `messages_by_conversation`: the

@@ -240,7 +240,9 @@ pub async fn mark_read(
 pub async fn pending_toasts(conn: &mut DbConn, staff_id: &str) -> Result<Vec<NotificationRow>, StoreError> {
     Ok(on_backend!(conn, |c| staff_notifications::table
         .filter(staff_notifications::staff_id.eq(staff_id))
-        .filter(staff_notifications::toast.eq(true))
+        // The column itself, not `= true` (a bound value): SQLite plans without bound values
+        // (`SQLITE_ENABLE_QPSG`), and only this proves the partial index `..._to_toast` applies.
+        .filter(staff_notifications::toast)
         .filter(staff_notifications::toasted_at.is_null())
         .order(staff_notifications::created_at.asc())
         .select(NotificationRow::as_select())

@@ -122,6 +122,37 @@ async fn sqlite_readers_refuse_writes_and_write_conn_writes() {
     a_write_transaction_commits(&t.db).await;
 }
 
+/// The page header's unread count (polled by every page) reads only the caller's unread rows,
+/// through the partial index `conversation_participants_unread`. SQLite plans without the
+/// bound values (it is built with `SQLITE_ENABLE_QPSG`), so this fails when the condition
+/// `unread_count > 0` is bound instead of written into the statement. PostgreSQL chooses by its
+/// statistics, which an empty test database does not have; its count is covered by the
+/// messaging tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_counts_unread_messages_through_the_partial_index() {
+    #[derive(diesel::QueryableByName)]
+    struct PlanRow {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    let t = TestDb::new().await;
+    let mut conn = t.db.read().await.unwrap();
+    let portal_store::DbConn::Sqlite(c) = &mut conn else { return };
+    let who = portal_store::messaging::Party { kind: "staff", id: "someone".into() };
+    let sql = portal_store::messaging::unread_total_sqlite_sql(&who);
+    let sql = sql.split(" -- binds:").next().unwrap();
+    let plan: Vec<PlanRow> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .bind::<diesel::sql_types::Text, _>(who.kind)
+            .bind::<diesel::sql_types::Text, _>(&who.id),
+        &mut **c,
+    )
+    .await
+    .unwrap();
+    let plan: Vec<String> = plan.into_iter().map(|r| r.detail).collect();
+    assert!(plan.iter().any(|d| d.contains("USING INDEX conversation_participants_unread")), "{sql}\n{plan:?}");
+}
+
 /// A write transaction runs on the writer and its change is read back.
 async fn a_write_transaction_commits(db: &portal_store::Db) {
     db.write(|tx| Box::pin(async move { org::set_use_portal(tx, true).await })).await.unwrap();
