@@ -645,12 +645,14 @@ pub async fn search(conn: &mut DbConn, who: &Party, words: &[String], limit: i64
                     w.replace('"', "\"\"")
                 ));
             }
-            let q = diesel::sql_query(sql)
-                .into_boxed::<diesel::sqlite::Sqlite>()
-                .bind::<Text, _>(who.kind.to_owned())
-                .bind::<Text, _>(who.id.clone())
-                .bind::<Text, _>(expr);
-            Cached(q).load(c).await
+            Cached(
+                diesel::sql_query(sql)
+                    .bind::<Text, _>(who.kind.to_owned())
+                    .bind::<Text, _>(who.id.clone())
+                    .bind::<Text, _>(expr),
+            )
+            .load(c)
+            .await
         },
         // Correlated per conversation of the caller, through `messages_by_conversation`: the
         // work grows with the caller's own messages, not with everyone's. Measured with 1,000,000
