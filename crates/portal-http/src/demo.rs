@@ -154,19 +154,22 @@ const STREETS: &[&str] = &[
     "Park Pl",
 ];
 
-/// Deletes the SQLite demo database (and its WAL files) for `--reset`. Refuses PostgreSQL,
-/// where dropping data is the operator's decision, not a flag's.
+/// Deletes the SQLite demo database (its file, its audit log's file and their WAL files) for
+/// `--reset`. Refuses PostgreSQL, where dropping data is the operator's decision, not a flag's.
 pub fn remove_sqlite_database(url: &str) -> anyhow::Result<()> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .context("--reset only works with a SQLite database; drop a PostgreSQL database yourself")?;
-    for suffix in ["", "-wal", "-shm"] {
-        let p = format!("{path}{suffix}");
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot remove {p}")),
+    let audit = portal_store::sqlite_audit_file(std::path::Path::new(path));
+    for file in [path.to_owned(), audit.to_string_lossy().into_owned()] {
+        for suffix in ["", "-wal", "-shm"] {
+            let p = format!("{file}{suffix}");
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot remove {p}")),
+            }
         }
     }
     Ok(())

@@ -5,16 +5,21 @@
 //! SQLite's `BEGIN IMMEDIATE` already serialises writers), so there is one chain even with many
 //! replicas.
 //!
-//! On SQLite a write chains its row at once. On PostgreSQL it would then hold the head from its
-//! append through its commit's WAL flush, and audited writes would go one flush at a time; so
-//! there [`append`] writes the row to `audit_pending` (no lock shared with other writers) and
+//! A write's [`append`] writes the row to `audit_pending`, committed with the change, and
 //! [`crate::Db::write`] has it chained right after the commit, by the same group commit that
 //! records audited reads (which then first moves every committed pending row into the chain, in
 //! the order they were written). A write returns once its rows are chained; whatever a crash
-//! leaves pending is chained by the next write on PostgreSQL, or when a `portal` command opens
-//! the database ([`crate::Db::chain_pending`]).
+//! leaves pending is chained by the next write, or when a `portal` command opens the database
+//! ([`crate::Db::chain_pending`]). Why not chain at once: on PostgreSQL a write would hold the
+//! head from its append through its commit's WAL flush, and audited writes would go one flush at
+//! a time. On SQLite the chain is in a file of its own (attached as `audit`: see
+//! [`crate::db::sqlite_audit_file`]), and a transaction over two files is atomic per file only,
+//! so the change and its row commit in the records' file; chaining then writes the audit file
+//! alone, noting in the head how far it has read `audit_pending` (`drained_to`), and the next
+//! append removes what was chained.
 
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use portal_core::audit::AuditAction;
 use portal_core::time_util::{now_utc, rfc3339};
@@ -167,32 +172,41 @@ fn row_hash(
 
 /// Records one row. Call it inside [`crate::Db::write`], after the change itself: the row
 /// commits with the change, and is in the chain (with its sequence number) when `write`
-/// returns. On SQLite it is chained here; on PostgreSQL it waits in `audit_pending` until the
-/// commit (see the module's documentation).
+/// returns (see the module's documentation).
 pub async fn append(conn: &mut DbConn, e: &AuditEntry) -> Result<(), StoreError> {
-    if matches!(conn, DbConn::Sqlite(_)) {
-        return append_many(conn, std::slice::from_ref(e)).await.map(|_| ());
+    append_many(conn, std::slice::from_ref(e)).await
+}
+
+/// Rows of `audit_pending` that a chaining has already copied into SQLite's audit file.
+const PRUNE_SQLITE: &str = "DELETE FROM main.audit_pending WHERE id <= (SELECT drained_to FROM audit.audit_head)";
+
+/// [`append`] for many rows at once (a bulk job's), in order.
+pub async fn append_many(conn: &mut DbConn, entries: &[AuditEntry]) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
     }
-    let row = NewPendingRow::of(e, now_utc());
-    on_backend!(conn, |c| diesel::insert_into(audit_pending::table).values(row.clone()).execute(c).await)?;
-    // Outside `Db::write` (no scope) the row waits for the next write's chaining or
+    if let DbConn::Sqlite(c) = conn {
+        // In this transaction's file, and only it: chaining left these rows behind.
+        Cached(diesel::sql_query(PRUNE_SQLITE)).execute(&mut **c).await?;
+    }
+    let at = now_utc();
+    let rows: Vec<NewPendingRow> = entries.iter().map(|e| NewPendingRow::of(e, at)).collect();
+    // SQLite binds at most 32,766 parameters per statement: 10 a row.
+    for chunk in rows.chunks(2000) {
+        insert_many!(conn, audit_pending::table, chunk)?;
+    }
+    // Outside `Db::write` (no scope) the rows wait for the next write's chaining or
     // `Db::chain_pending`.
     let _ = UNCHAINED.try_with(|u| u.set(true));
     Ok(())
 }
 
-/// Appends rows in order with one lock of the chain's head, one multi-row insert and one head
-/// update: what a group commit of audited reads ([`crate::Db::audit_read`]) and bulk jobs use.
+/// Appends `entries` to the chain in order, with one lock of the chain's head, one multi-row
+/// insert and one head update (the group commit of audited reads: [`crate::Db::audit_read`]),
+/// after moving the committed rows of `audit_pending` into it, oldest first, when `drain` (a
+/// write asked for its rows to be chained: [`crate::Db::chain_pending`]). Without such a
+/// request nothing is pending but for an instant, so audited reads alone skip the look.
 /// Returns the sequence numbers given.
-pub async fn append_many(conn: &mut DbConn, entries: &[AuditEntry]) -> Result<std::ops::Range<i64>, StoreError> {
-    extend(conn, entries, false).await
-}
-
-/// [`append_many`], after moving the committed rows of `audit_pending` into the chain, oldest
-/// first (at most 5,000: more wait for the next; only a backlog left by an outage comes near
-/// it): what the group commit runs when a write asked for its rows to be chained
-/// ([`crate::Db::chain_pending`]). Without such a request nothing is pending but for an
-/// instant, so audited reads alone skip the look.
 pub(crate) async fn extend(
     conn: &mut DbConn,
     entries: &[AuditEntry],
@@ -203,14 +217,9 @@ pub(crate) async fn extend(
         sqlite | c | audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).first(c).await,
         pg | c | audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).for_update().first(c).await
     )?;
-    // Under the head's lock no other drain runs; rows committed after this statement began
-    // stay for the next one. Deleted and inserted in one transaction: a rollback keeps them.
-    const TAKE: &str = "DELETE FROM audit_pending WHERE id IN \
-        (SELECT id FROM audit_pending ORDER BY id LIMIT 5000) \
-        RETURNING id, at, actor_kind, actor_id, actor_name, action, patient_id, target_kind, target_id, detail, ip";
-    let mut pending: Vec<PendingRow> =
-        if drain { on_backend!(conn, |c| Cached(diesel::sql_query(TAKE)).load(c).await)? } else { Vec::new() };
+    let mut pending: Vec<PendingRow> = if drain { take_pending(conn).await? } else { Vec::new() };
     pending.sort_by_key(|p| p.id);
+    let drained_to = pending.last().map(|p| p.id);
     let first = head_seq + 1 + pending.len() as i64;
     if entries.is_empty() && pending.is_empty() {
         return Ok(first..first);
@@ -263,13 +272,70 @@ pub(crate) async fn extend(
     )
     .execute(c)
     .await)?;
+    if let (DbConn::Sqlite(c), Some(drained)) = (&mut *conn, drained_to) {
+        Cached(diesel::sql_query("UPDATE audit.audit_head SET drained_to = ?").bind::<BigInt, _>(drained))
+            .execute(&mut **c)
+            .await?;
+    }
     Ok(first..last + 1)
+}
+
+/// The committed rows of `audit_pending` not yet chained, oldest first. Under the head's lock
+/// no other drain runs; rows committed after this began stay for the next one.
+///
+/// PostgreSQL deletes them as it reads them (in this transaction: a rollback keeps them), 5,000
+/// a statement. SQLite only reads them: deleting them would make this transaction write the
+/// records' file as well as the audit file, and such a transaction is not atomic across the two.
+/// The head's `drained_to` says how far they were chained instead.
+async fn take_pending(conn: &mut DbConn) -> Result<Vec<PendingRow>, StoreError> {
+    const COLUMNS: &str =
+        "id, at, actor_kind, actor_id, actor_name, action, patient_id, target_kind, target_id, detail, ip";
+    match conn {
+        DbConn::Sqlite(c) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM main.audit_pending \
+                 WHERE id > (SELECT drained_to FROM audit.audit_head) ORDER BY id"
+            );
+            Ok(Cached(diesel::sql_query(sql)).load(&mut **c).await?)
+        }
+        DbConn::Pg(c) => {
+            let take = format!(
+                "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT 5000) \
+                 RETURNING {COLUMNS}"
+            );
+            let mut all = Vec::new();
+            loop {
+                let some: Vec<PendingRow> = Cached(diesel::sql_query(take.clone())).load(&mut **c).await?;
+                let more = some.len() == 5000;
+                all.extend(some);
+                if !more {
+                    return Ok(all);
+                }
+            }
+        }
+    }
 }
 
 /// How many rows wait in `audit_pending` (written by committed writes, not yet chained; the
 /// chain cannot vouch for them until they are in it).
 pub async fn pending_count(conn: &mut DbConn) -> Result<i64, StoreError> {
-    Ok(on_backend!(conn, |c| audit_pending::table.count().get_result(c).await)?)
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    Ok(match conn {
+        // Rows already chained stay until the next append removes them.
+        DbConn::Sqlite(c) => {
+            Cached(diesel::sql_query(
+                "SELECT count(*) AS n FROM main.audit_pending WHERE id > (SELECT drained_to FROM audit.audit_head)",
+            ))
+            .get_result::<Count>(&mut **c)
+            .await?
+            .n
+        }
+        DbConn::Pg(c) => audit_pending::table.count().get_result(&mut **c).await?,
+    })
 }
 
 /// Filters of the audit log page. All optional; rows come newest first.

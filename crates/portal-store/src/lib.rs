@@ -26,7 +26,7 @@ pub mod sessions;
 pub mod staff;
 pub mod testing;
 
-pub use db::{Backend, Db, DbConn, PoolOptions};
+pub use db::{Backend, Db, DbConn, PoolOptions, sqlite_audit_file};
 pub use error::StoreError;
 
 pub(crate) mod migrations {

@@ -282,11 +282,18 @@ async fn append_many_chains_in_order() {
     let t = TestDb::new().await;
     append_audit(&t.db, 2).await;
     let entries: Vec<_> = (0..2500).map(audit_entry).collect();
-    let seqs = t.db.write(move |tx| Box::pin(async move { audit::append_many(tx, &entries).await })).await.unwrap();
-    // More rows than one statement may carry (2,000 a statement), in one transaction.
-    assert_eq!(seqs, 3..2503);
-    assert_eq!(append_audit(&t.db, 1).await, [2503]);
-    assert_eq!(verify(&t.db).await, VerifyReport { rows_checked: 2503, first_broken: None });
+    t.db.write(move |tx| Box::pin(async move { audit::append_many(tx, &entries).await })).await.unwrap();
+    // More rows than one statement may carry (2,000 a statement), in one transaction, all in the
+    // chain when `write` returned (seq 3 to 2502), and more than one drain statement takes on
+    // PostgreSQL (5,000) after the next 2,500.
+    let mut c = t.db.read().await.unwrap();
+    assert_eq!(audit::pending_count(&mut c).await.unwrap(), 0);
+    assert_eq!(audit::verify(&mut c).await.unwrap(), VerifyReport { rows_checked: 2502, first_broken: None });
+    drop(c);
+    let entries: Vec<_> = (0..2500).map(audit_entry).collect();
+    t.db.write(move |tx| Box::pin(async move { audit::append_many(tx, &entries).await })).await.unwrap();
+    assert_eq!(append_audit(&t.db, 1).await, [5003]);
+    assert_eq!(verify(&t.db).await, VerifyReport { rows_checked: 5003, first_broken: None });
     let mut c = t.db.read().await.unwrap();
     let rows = audit::list(&mut c, &AuditFilter { limit: 3, ..Default::default() }).await.unwrap();
     let detail = serde_json::from_str::<serde_json::Value>(&rows[1].detail).unwrap();
@@ -352,14 +359,71 @@ async fn rows_left_pending_are_chained_in_order() {
     exec(&t.db, &leave(3)).await.unwrap();
     let seqs = append_audit(&t.db, 1).await;
     let mut c = t.db.read().await.unwrap();
-    if t.db.backend() == portal_store::Backend::Postgres {
-        // The write's own row waited in `audit_pending` too: both chained, the older first.
-        assert_eq!(seqs, [5]);
-        assert_eq!(audit::pending_count(&mut c).await.unwrap(), 0);
-        assert_eq!(audit::verify(&mut c).await.unwrap(), VerifyReport { rows_checked: 5, first_broken: None });
-    } else {
-        // SQLite's writes chain their row at once and leave nothing pending to look for.
-        assert_eq!(seqs, [4]);
-        assert_eq!(audit::pending_count(&mut c).await.unwrap(), 1);
+    // The write's own row waited in `audit_pending` too: both chained, the older first.
+    assert_eq!(seqs, [5]);
+    assert_eq!(audit::pending_count(&mut c).await.unwrap(), 0);
+    assert_eq!(audit::verify(&mut c).await.unwrap(), VerifyReport { rows_checked: 5, first_broken: None });
+    let rows = audit::list(&mut c, &AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(rows[1].detail, r#"{"left":3}"#);
+    assert_eq!(rows.len(), 5, "no pending row chained twice");
+}
+
+#[derive(diesel::QueryableByName)]
+struct DataVersion {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    data_version: i64,
+}
+
+/// `PRAGMA <schema>.data_version` on one connection: it changes when another connection has
+/// committed to that file since (and SQLite then empties this connection's cache of it).
+async fn data_version(c: &mut portal_store::DbConn, schema: &str) -> i64 {
+    use diesel_async::RunQueryDsl;
+    let portal_store::DbConn::Sqlite(c) = c else { unreachable!("SQLite only") };
+    diesel::sql_query(format!("PRAGMA {schema}.data_version"))
+        .get_result::<DataVersion>(&mut **c)
+        .await
+        .unwrap()
+        .data_version
+}
+
+/// On SQLite the chain lives in a file of its own: an audited read commits there only, so the
+/// readers of the records keep their page caches (a commit to the records' file empties them
+/// all). A write commits its change and its pending row to the records' file and has the row
+/// chained in the audit file; rows already chained are removed by the next write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_audit_rows_commit_to_the_audit_file() {
+    let t = TestDb::new().await;
+    if t.db.backend() != portal_store::Backend::Sqlite {
+        return;
     }
+    let mut c = t.db.read().await.unwrap();
+    let (records, chain) = (data_version(&mut c, "main").await, data_version(&mut c, "audit").await);
+    t.db.audit_read(audit_entry(1)).await.unwrap();
+    assert_eq!(data_version(&mut c, "main").await, records, "an audited read left the records' file alone");
+    assert_ne!(data_version(&mut c, "audit").await, chain, "its row went to the audit file");
+
+    assert_eq!(append_audit(&t.db, 2).await, [2, 3]);
+    assert_eq!(common::count_rows(&t.db, "main.audit_pending", "").await, 1, "the first write's row was removed");
+    assert_eq!(audit::pending_count(&mut c).await.unwrap(), 0, "the second's is chained, not pending");
+    assert_eq!(audit::verify(&mut c).await.unwrap(), VerifyReport { rows_checked: 3, first_broken: None });
+}
+
+/// A SQLite database whose audit file was not kept with it does not start: the records would
+/// otherwise go on with an empty, new chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_refuses_a_database_without_its_audit_file() {
+    let t = TestDb::new().await;
+    if t.db.backend() != portal_store::Backend::Sqlite {
+        return;
+    }
+    append_audit(&t.db, 1).await;
+    let path = std::path::PathBuf::from(t.url.strip_prefix("sqlite://").unwrap());
+    let audit_file = portal_store::sqlite_audit_file(&path);
+    assert_eq!(audit_file.file_name().unwrap(), "portal-audit.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", audit_file.display()));
+    }
+    let db = Db::connect(&t.url, &portal_store::PoolOptions::default()).await.unwrap();
+    let e = db.migrate().await.unwrap_err().to_string();
+    assert!(e.contains("audit log is missing") && e.contains("portal-audit.db"), "{e}");
 }
