@@ -190,10 +190,18 @@ pub async fn append_many(conn: &mut DbConn, entries: &[AuditEntry]) -> Result<()
         Cached(diesel::sql_query(PRUNE_SQLITE)).execute(&mut **c).await?;
     }
     let at = now_utc();
-    let rows: Vec<NewPendingRow> = entries.iter().map(|e| NewPendingRow::of(e, at)).collect();
-    // SQLite binds at most 32,766 parameters per statement: 10 a row.
-    for chunk in rows.chunks(2000) {
-        insert_many!(conn, audit_pending::table, chunk)?;
+    if let [e] = entries {
+        // One row (every write but a bulk job's): a single-row insert is a statement diesel
+        // keeps prepared; a multi-row one is prepared again on every run (on PostgreSQL a parse
+        // and a plan in each send).
+        let row = NewPendingRow::of(e, at);
+        on_backend!(conn, |c| diesel::insert_into(audit_pending::table).values(row.clone()).execute(c).await)?;
+    } else {
+        let rows: Vec<NewPendingRow> = entries.iter().map(|e| NewPendingRow::of(e, at)).collect();
+        // SQLite binds at most 32,766 parameters per statement: 10 a row.
+        for chunk in rows.chunks(2000) {
+            insert_many!(conn, audit_pending::table, chunk)?;
+        }
     }
     // Outside `Db::write` (no scope) the rows wait for the next write's chaining or
     // `Db::chain_pending`.
