@@ -305,14 +305,14 @@ impl Db {
     /// Reads that arrive while a commit is under way are written together in the next one (a
     /// group commit: one lock of the chain's head, one multi-row insert, one fsync), so that
     /// audited reads are not limited to one disk flush each. Writes record their row inside
-    /// their own transaction with [`crate::audit::append`] (on PostgreSQL chained by this same
-    /// group commit after their commit: [`Db::chain_pending`]).
+    /// their own transaction with [`crate::audit::append`], chained by this same group commit
+    /// after their commit ([`Db::chain_pending`]).
     pub async fn audit_read(&self, entry: crate::audit::AuditEntry) -> Result<(), StoreError> {
         self.group_commit(Some(entry)).await
     }
 
-    /// Chains the rows that committed writes left in `audit_pending` (PostgreSQL; see
-    /// [`crate::audit`]) and returns once they are in the chain, together with other writers'
+    /// Chains the rows that committed writes left in `audit_pending` (see [`crate::audit`])
+    /// and returns once they are in the chain, together with other writers'
     /// and audited reads in one group commit. [`Db::write`] calls it after each commit that
     /// left such rows; every `portal` command calls it when it opens the database, for rows a
     /// crash left behind.
