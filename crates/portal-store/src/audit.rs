@@ -288,8 +288,13 @@ pub(crate) async fn extend(
     Ok(first..last + 1)
 }
 
-/// The committed rows of `audit_pending` not yet chained, oldest first. Under the head's lock
-/// no other drain runs; rows committed after this began stay for the next one.
+/// The most pending rows one chaining moves: a bulk job's rows in one go, while a backlog left
+/// by an outage is moved a bounded transaction at a time (the rest by the next chaining).
+const DRAIN_MAX: i64 = 50_000;
+
+/// The committed rows of `audit_pending` not yet chained, oldest first, at most [`DRAIN_MAX`].
+/// Under the head's lock no other drain runs; rows committed after this began stay for the
+/// next one.
 ///
 /// PostgreSQL deletes them as it reads them (in this transaction: a rollback keeps them), 5,000
 /// a statement. SQLite only reads them: deleting them would make this transaction write the
@@ -302,24 +307,26 @@ async fn take_pending(conn: &mut DbConn) -> Result<Vec<PendingRow>, StoreError> 
         DbConn::Sqlite(c) => {
             let sql = format!(
                 "SELECT {COLUMNS} FROM main.audit_pending \
-                 WHERE id > (SELECT drained_to FROM audit.audit_head) ORDER BY id"
+                 WHERE id > (SELECT drained_to FROM audit.audit_head) ORDER BY id LIMIT {DRAIN_MAX}"
             );
             Ok(Cached(diesel::sql_query(sql)).load(&mut **c).await?)
         }
         DbConn::Pg(c) => {
+            const TAKE: i64 = 5_000;
             let take = format!(
-                "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT 5000) \
+                "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT {TAKE}) \
                  RETURNING {COLUMNS}"
             );
             let mut all = Vec::new();
-            loop {
+            while (all.len() as i64) < DRAIN_MAX {
                 let some: Vec<PendingRow> = Cached(diesel::sql_query(take.clone())).load(&mut **c).await?;
-                let more = some.len() == 5000;
+                let more = some.len() as i64 == TAKE;
                 all.extend(some);
                 if !more {
-                    return Ok(all);
+                    break;
                 }
             }
+            Ok(all)
         }
     }
 }
