@@ -305,8 +305,8 @@ impl Db {
     /// Reads that arrive while a commit is under way are written together in the next one (a
     /// group commit: one lock of the chain's head, one multi-row insert, one fsync), so that
     /// audited reads are not limited to one disk flush each. Writes record their row inside
-    /// their own transaction with [`crate::audit::append`], chained by this same group commit
-    /// after their commit ([`Db::chain_pending`]).
+    /// their own transaction with [`crate::audit::append`], chained after their commit (on
+    /// PostgreSQL by this same group commit: [`Db::chain_pending`]).
     pub async fn audit_read(&self, entry: crate::audit::AuditEntry) -> Result<(), StoreError> {
         self.group_commit(Some(entry)).await
     }
