@@ -11,7 +11,8 @@ use portal_core::time_util::now_utc;
 use portal_core::{AccessError, FieldErrors};
 use portal_store::audit;
 use portal_store::messaging::{
-    self as store, ConversationRow, InboxCursor, InboxQuery, InboxRow, MessageRow, ParticipantRow, Party,
+    self as store, ConversationRow, InboxConversation, InboxCursor, InboxMine, InboxQuery, InboxRow, MessageRow,
+    ParticipantRow, Party,
 };
 use portal_store::{Db, DbConn};
 use serde::Serialize;
@@ -134,7 +135,7 @@ async fn summaries(
 ) -> Result<Vec<ConversationSummary>, MessagingError> {
     let ids: Vec<String> = rows.iter().map(|r| r.conversation.id.clone()).collect();
     let mut others: HashMap<String, Vec<ParticipantView>> = HashMap::new();
-    for p in store::participants_of(conn, &ids).await? {
+    for p in store::participant_names(conn, &ids).await? {
         if p.participant_kind == me.kind && p.participant_id == me.id {
             continue;
         }
@@ -252,10 +253,10 @@ pub async fn open_thread(db: &Db, caller: &Caller, conversation_id: &str) -> Res
     }
     messages.reverse();
     let row = InboxRow {
-        me: ParticipantRow { unread_count: 0, ..mine },
+        me: InboxMine { unread_count: 0, ..InboxMine::from(&mine) },
         patient_first_name: None,
         patient_last_name: None,
-        conversation: conv.clone(),
+        conversation: InboxConversation::from(&conv),
     };
     let mut summary = summaries(&mut conn, &me, vec![row]).await?.remove(0);
     if let Some(p) = &conv.patient_id {
