@@ -262,6 +262,10 @@ impl Db {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Connect(format!("{}: {e}", dir.display())))?;
         }
+        let checked = path.clone();
+        tokio::task::spawn_blocking(move || refuse_without_audit_file(&checked))
+            .await
+            .map_err(|_| StoreError::Cancelled)??;
         let read = sqlite_pool(&path, opts.max_connections, opts.acquire_timeout, true).await?;
         let write = sqlite_pool(&path, 1, opts.acquire_timeout.max(Duration::from_secs(30)), false).await?;
         Ok(Db::with_read_auditor(Pools::Sqlite { read, write, path }))
@@ -467,12 +471,7 @@ impl Db {
                     let chained =
                         diesel::connection::SimpleConnection::batch_execute(&mut c, "SELECT 1 FROM audit.audit_head");
                     if chained.is_err() {
-                        return Err(StoreError::Migration(format!(
-                            "the audit log is missing: {} must be kept (and backed up, and restored) \
-                             together with {}",
-                            audit_file.display(),
-                            path.display()
-                        )));
+                        return Err(missing_audit_log(&path));
                     }
                     Ok(())
                 })
@@ -508,6 +507,42 @@ impl Db {
         };
         PoolStats { connections: state.connections, idle: state.idle_connections }
     }
+}
+
+/// The version of the migration that moved SQLite's audit log to its own file.
+const AUDIT_FILE_MIGRATION: &str = "20261206000150";
+
+/// Refuses a SQLite database whose records say the audit log is in its own file when that file
+/// is not there, before any connection's `ATTACH` creates an empty one in its place (which a
+/// restore might then leave alone, or an operator mistake for the log). An audit file that is
+/// there but empty is found by [`Db::migrate`].
+fn refuse_without_audit_file(path: &Path) -> Result<(), StoreError> {
+    use diesel::{Connection, QueryableByName, sql_types::BigInt, sql_types::Text};
+    if !path.exists() || sqlite_audit_file(path).exists() {
+        return Ok(());
+    }
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut c = SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| StoreError::Connect(e.to_string()))?;
+    // A database older than the migration table (or not ours) has nothing to lose here.
+    let moved = diesel::RunQueryDsl::get_result::<Count>(
+        diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations WHERE version = ?")
+            .bind::<Text, _>(AUDIT_FILE_MIGRATION),
+        &mut c,
+    )
+    .is_ok_and(|r| r.n > 0);
+    if moved { Err(missing_audit_log(path)) } else { Ok(()) }
+}
+
+fn missing_audit_log(path: &Path) -> StoreError {
+    StoreError::Migration(format!(
+        "the audit log is missing: {} must be kept (and backed up, and restored) together with {}",
+        sqlite_audit_file(path).display(),
+        path.display()
+    ))
 }
 
 /// Chains the pending audit rows on `conn` (SQLite's writer, outside a transaction), in a

@@ -423,6 +423,15 @@ async fn sqlite_refuses_a_database_without_its_audit_file() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", audit_file.display()));
     }
+    // Refused before anything opens it: no empty audit file is left in the log's place.
+    let Err(e) = Db::connect(&t.url, &portal_store::PoolOptions::default()).await else {
+        panic!("a database without its audit file was opened")
+    };
+    let e = e.to_string();
+    assert!(e.contains("audit log is missing") && e.contains("portal-audit.db"), "{e}");
+    assert!(!audit_file.exists(), "an empty audit file was created in the log's place");
+    // An audit file that is there but is not the log (empty) is refused by `migrate`.
+    std::fs::write(&audit_file, b"").unwrap();
     let db = Db::connect(&t.url, &portal_store::PoolOptions::default()).await.unwrap();
     let e = db.migrate().await.unwrap_err().to_string();
     assert!(e.contains("audit log is missing") && e.contains("portal-audit.db"), "{e}");
