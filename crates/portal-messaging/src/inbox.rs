@@ -12,7 +12,7 @@ use portal_core::{AccessError, FieldErrors};
 use portal_store::audit;
 use portal_store::messaging::{
     self as store, ConversationRow, InboxConversation, InboxCursor, InboxMine, InboxQuery, InboxRow, MessageRow,
-    ParticipantRow, Party,
+    ParticipantName, ParticipantRow, Party,
 };
 use portal_store::{Db, DbConn};
 use serde::Serialize;
@@ -134,8 +134,14 @@ async fn summaries(
     rows: Vec<InboxRow>,
 ) -> Result<Vec<ConversationSummary>, MessagingError> {
     let ids: Vec<String> = rows.iter().map(|r| r.conversation.id.clone()).collect();
+    let names = store::participant_names(conn, &ids).await?;
+    Ok(summarize(me, rows, names))
+}
+
+/// Summaries of inbox rows, given everyone in their conversations (`names`, the caller too).
+fn summarize(me: &Party, rows: Vec<InboxRow>, names: Vec<ParticipantName>) -> Vec<ConversationSummary> {
     let mut others: HashMap<String, Vec<ParticipantView>> = HashMap::new();
-    for p in store::participant_names(conn, &ids).await? {
+    for p in names {
         if p.participant_kind == me.kind && p.participant_id == me.id {
             continue;
         }
@@ -145,8 +151,7 @@ async fn summaries(
             name: p.display_name,
         });
     }
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|r| ConversationSummary {
             patient_name: patient_name(&r),
             others: others.remove(&r.conversation.id).unwrap_or_default(),
@@ -159,7 +164,7 @@ async fn summaries(
             archived: r.me.archived,
             unread_count: r.me.unread_count,
         })
-        .collect())
+        .collect()
 }
 
 /// One page of the caller's Active or Archived conversations, newest message first, with unread
@@ -258,7 +263,8 @@ pub async fn open_thread(db: &Db, caller: &Caller, conversation_id: &str) -> Res
         patient_last_name: None,
         conversation: InboxConversation::from(&conv),
     };
-    let mut summary = summaries(&mut conn, &me, vec![row]).await?.remove(0);
+    // The participants read for the reply check name the thread's own line.
+    let mut summary = summarize(&me, vec![row], parts.into_iter().map(Into::into).collect()).remove(0);
     if let Some(p) = &conv.patient_id {
         let patient = portal_store::portal_access::patient(&mut conn, p).await?;
         summary.patient_name = Some(patient.full_name());

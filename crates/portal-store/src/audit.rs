@@ -9,8 +9,9 @@
 //! [`crate::Db::write`] has it chained right after the commit: on PostgreSQL by the same group
 //! commit that records audited reads (which then first moves every committed pending row into
 //! the chain, in the order they were written), on SQLite on the writer the write still holds
-//! (through the group commit it queued behind every write waiting for that one connection). A write returns once its rows are chained; whatever a crash
-//! leaves pending is chained by the next write, or when a `portal` command opens the database
+//! (not through the group commit, which would queue behind every write waiting for that one
+//! connection). A write returns once its rows are chained; whatever a crash leaves pending is
+//! chained by the next write, or when a `portal` command opens the database
 //! ([`crate::Db::chain_pending`]). Why not chain at once: on PostgreSQL a write would hold the
 //! head from its append through its commit's WAL flush, and audited writes would go one flush at
 //! a time. On SQLite the chain is in a file of its own (attached as `audit`: see

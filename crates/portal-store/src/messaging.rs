@@ -335,40 +335,50 @@ pub async fn participant_for_update(
     )?)
 }
 
+/// The participant rows of the conversations `ids` as `$row` selects them, in the order they
+/// joined (the starter first).
+macro_rules! participants_in {
+    ($conn:expr, $ids:expr, $row:ty) => {{
+        let ids: &[String] = $ids;
+        let order = (
+            conversation_participants::conversation_id.asc(),
+            conversation_participants::participant_kind.desc(),
+            conversation_participants::display_name.asc(),
+        );
+        if ids.is_empty() {
+            Ok(vec![])
+        } else if let [id] = ids {
+            // One conversation (a thread, a reply) by equality: for a one-element array
+            // PostgreSQL's custom plan of `= ANY($1)` always looks cheaper than the generic one
+            // (which guesses 20 rows), so it planned the prepared statement again on every run,
+            // 60 µs of each send; `= $1` keeps its generic plan. (A page of 25 ids gets the
+            // generic plan either way.)
+            load_rows!(
+                $conn,
+                Cached(
+                    conversation_participants::table
+                        .filter(conversation_participants::conversation_id.eq(id.clone()))
+                        .order(order)
+                        .select(<$row>::as_select()),
+                )
+            )
+        } else {
+            load_rows!(
+                $conn,
+                Cached(
+                    conversation_participants::table
+                        .filter(conversation_participants::conversation_id.eq_any(ids.to_vec()))
+                        .order(order)
+                        .select(<$row>::as_select()),
+                )
+            )
+        }
+    }};
+}
+
 /// Everyone in the conversations `ids`, in the order they joined (the starter first).
 pub async fn participants_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<ParticipantRow>, StoreError> {
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    let order = (
-        conversation_participants::conversation_id.asc(),
-        conversation_participants::participant_kind.desc(),
-        conversation_participants::display_name.asc(),
-    );
-    // One conversation (a thread, a reply) by equality: for a one-element array PostgreSQL's
-    // custom plan of `= ANY($1)` always looks cheaper than the generic one (which guesses 20
-    // rows), so it planned the prepared statement again on every run, 60 µs of each send;
-    // `= $1` keeps its generic plan. (A page of 25 ids gets the generic plan either way.)
-    if let [id] = ids {
-        return Ok(load_rows!(
-            conn,
-            Cached(
-                conversation_participants::table
-                    .filter(conversation_participants::conversation_id.eq(id.clone()))
-                    .order(order)
-                    .select(ParticipantRow::as_select()),
-            )
-        )?);
-    }
-    Ok(load_rows!(
-        conn,
-        Cached(
-            conversation_participants::table
-                .filter(conversation_participants::conversation_id.eq_any(ids.to_vec()))
-                .order(order)
-                .select(ParticipantRow::as_select()),
-        )
-    )?)
+    Ok(participants_in!(conn, ids, ParticipantRow)?)
 }
 
 /// Who is in a conversation, as an inbox line names them: no times, no counts.
@@ -382,40 +392,22 @@ pub struct ParticipantName {
     pub display_name: String,
 }
 
-/// Everyone in the conversations `ids` (a page of the inbox), in the order of
-/// [`participants_of`], with the four columns an inbox line shows. The page used to read whole
-/// rows: three timestamps parsed for each of some 60 rows (diesel's SQLite timestamps are text),
-/// a sixth of an inbox request's CPU on the benchmark's data.
+impl From<ParticipantRow> for ParticipantName {
+    fn from(p: ParticipantRow) -> Self {
+        ParticipantName {
+            conversation_id: p.conversation_id,
+            participant_kind: p.participant_kind,
+            participant_id: p.participant_id,
+            display_name: p.display_name,
+        }
+    }
+}
+
+/// [`participants_of`] with the four columns an inbox line shows (a page of the inbox). The
+/// page used to read whole rows: three timestamps parsed for each of some 60 rows (diesel's
+/// SQLite timestamps are text), a sixth of an inbox request's CPU on the benchmark's data.
 pub async fn participant_names(conn: &mut DbConn, ids: &[String]) -> Result<Vec<ParticipantName>, StoreError> {
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    let order = (
-        conversation_participants::conversation_id.asc(),
-        conversation_participants::participant_kind.desc(),
-        conversation_participants::display_name.asc(),
-    );
-    // One conversation (a thread's own line) by equality, as in `participants_of`.
-    if let [id] = ids {
-        return Ok(load_rows!(
-            conn,
-            Cached(
-                conversation_participants::table
-                    .filter(conversation_participants::conversation_id.eq(id.clone()))
-                    .order(order)
-                    .select(ParticipantName::as_select()),
-            )
-        )?);
-    }
-    Ok(load_rows!(
-        conn,
-        Cached(
-            conversation_participants::table
-                .filter(conversation_participants::conversation_id.eq_any(ids.to_vec()))
-                .order(order)
-                .select(ParticipantName::as_select()),
-        )
-    )?)
+    Ok(participants_in!(conn, ids, ParticipantName)?)
 }
 
 /// Sets `who`'s unread count to zero. Call inside [`crate::Db::write`].
