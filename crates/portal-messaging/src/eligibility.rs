@@ -26,8 +26,12 @@ pub(crate) async fn patient(conn: &mut DbConn, id: &str) -> Result<PatientPortal
 /// The portal switch and the recipients setting, in one read. An unknown stored setting (a newer
 /// version's) reads as the narrower care-team mode rather than widening who can be written to.
 pub(crate) async fn portal_settings(conn: &mut DbConn) -> Result<(bool, PortalMessagingRecipients), StoreError> {
-    let (on, raw) = store::portal_messaging_settings(conn).await?;
-    Ok((on, PortalMessagingRecipients::parse(&raw).unwrap_or(PortalMessagingRecipients::CareTeam)))
+    Ok(settings_of(store::portal_messaging_settings(conn).await?))
+}
+
+/// [`portal_settings`] from the stored pair already read.
+pub(crate) fn settings_of((on, raw): (bool, String)) -> (bool, PortalMessagingRecipients) {
+    (on, PortalMessagingRecipients::parse(&raw).unwrap_or(PortalMessagingRecipients::CareTeam))
 }
 
 /// The recipients setting alone (see [`portal_settings`]).
@@ -61,8 +65,18 @@ pub(crate) async fn staff_facts(
         Err(e) => return Err(e),
     };
     let locations = staff_store::locations_of(conn, staff_id).await?;
-    let on_team = care_team.iter().any(|s| s == staff_id);
-    let facts = match principal_of(&row, locations) {
+    Ok(Some((facts_of_staff(&row, locations, location, care_team), row)))
+}
+
+/// [`staff_facts`] from rows already read: the staff row and its location ids.
+pub(crate) fn facts_of_staff(
+    row: &StaffRow,
+    locations: Vec<String>,
+    location: &str,
+    care_team: &[String],
+) -> StaffFacts {
+    let on_team = care_team.contains(&row.id);
+    match principal_of(row, locations) {
         Some(p) => StaffFacts {
             active: row.active,
             ..StaffFacts::of_principal(&p, &LocationId::from_trusted(location.to_owned()), on_team)
@@ -74,8 +88,7 @@ pub(crate) async fn staff_facts(
             sees_patient: false,
             on_care_team: on_team,
         },
-    };
-    Ok(Some((facts, row)))
+    }
 }
 
 /// A portal account as it stands now towards `patient`. `None` when there is no such account.

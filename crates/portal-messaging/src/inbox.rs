@@ -120,6 +120,23 @@ pub(crate) async fn visible_conversation(
     Ok((conv, mine))
 }
 
+/// [`visible_conversation`] with everyone in it (the caller's own row among them), read
+/// together: what a reply needs before its transaction.
+pub(crate) async fn visible_with_participants(
+    conn: &mut DbConn,
+    caller: &Caller,
+    id: &str,
+) -> Result<(ConversationRow, Vec<ParticipantRow>), MessagingError> {
+    let id = ConversationId::parse(id).map_err(|_| AccessError::NotFound)?;
+    let (conv, parts) = store::conversation_with_participants(conn, id.as_str()).await?.ok_or(AccessError::NotFound)?;
+    let me = caller.party();
+    let mine = parts.iter().any(|p| p.participant_kind == me.kind && p.participant_id == me.id);
+    if !mine || !caller.may_reach(conv.patient_id.as_deref()) {
+        return Err(AccessError::NotFound.into());
+    }
+    Ok((conv, parts))
+}
+
 fn patient_name(r: &InboxRow) -> Option<String> {
     match (&r.patient_first_name, &r.patient_last_name) {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),

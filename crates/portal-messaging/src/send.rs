@@ -18,12 +18,12 @@ use portal_core::portal_accounts::{GrantScope, PortalPrincipal};
 use portal_core::staff::{Permission, PortalPermission};
 use portal_core::time_util::now_utc;
 use portal_core::{AccessError, FieldErrors};
-use portal_store::audit::{self, AuditEntry};
+use portal_store::audit::AuditEntry;
 use portal_store::messaging::{
     self as store, ConversationRow, MessageRow, NewConversation, NewMessage, ParticipantRow, Party,
 };
 use portal_store::portal_accounts as accounts;
-use portal_store::{Db, DbConn, StoreError, ids::new_id, outbox, staff as staff_store};
+use portal_store::{Db, DbConn, StoreError, ids::new_id, staff as staff_store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -314,11 +314,12 @@ struct Plan {
     body: MessageBody,
     key: Option<IdempotencyKey>,
     notice: Option<DomainEvent>,
-    /// For a reply: who replies where. The eligibility check runs inside the transaction that
-    /// writes the message, so a grant revoked or a care team changed a moment before cannot let
-    /// one more message through (on SQLite the write lock orders them; on PostgreSQL the rows read
-    /// are those committed when the statement runs).
-    recheck: Option<(Caller, ConversationRow)>,
+    /// For a reply: who replies where, and everyone in the conversation (read before: nobody
+    /// joins or leaves a conversation once it is started). The eligibility check runs inside
+    /// the transaction that writes the message, so a grant revoked or a care team changed a
+    /// moment before cannot let one more message through (on SQLite the write lock orders them;
+    /// on PostgreSQL the rows read are those committed when the statement runs).
+    recheck: Option<(Caller, ConversationRow, Vec<ParticipantRow>)>,
     audit: AuditEntry,
 }
 
@@ -339,9 +340,8 @@ async fn commit(db: &Db, plan: Plan) -> Result<Sent, MessagingError> {
                     return replayed(first, &plan.body, conv, &plan.me);
                 }
                 let mut notice = plan.notice;
-                if let Some((caller, conv)) = &plan.recheck {
-                    let parts = store::participants_of(tx, std::slice::from_ref(&conv.id)).await?;
-                    notice = reply_check(tx, caller, conv, &parts).await?;
+                if let Some((caller, conv, parts)) = &plan.recheck {
+                    notice = reply_check(tx, caller, conv, parts).await?;
                 }
                 let at = now_utc();
                 if let Some(Start { kind, patient, subject, participants }) = &plan.start {
@@ -360,7 +360,11 @@ async fn commit(db: &Db, plan: Plan) -> Result<Sent, MessagingError> {
                     .await?;
                 }
                 let message_id = new_id();
-                let row = store::add_message(
+                let mut entry = plan.audit;
+                if let serde_json::Value::Object(map) = &mut entry.detail {
+                    map.insert("message_id".into(), json!(message_id));
+                }
+                let row = store::add_message_recorded(
                     tx,
                     &NewMessage {
                         id: &message_id,
@@ -371,16 +375,10 @@ async fn commit(db: &Db, plan: Plan) -> Result<Sent, MessagingError> {
                         at,
                         idempotency_key: plan.key.as_ref().map(|k| k.as_str()),
                     },
+                    notice.as_ref(),
+                    &entry,
                 )
                 .await?;
-                if let Some(event) = &notice {
-                    outbox::enqueue_event(tx, event).await?;
-                }
-                let mut entry = plan.audit;
-                if let serde_json::Value::Object(map) = &mut entry.detail {
-                    map.insert("message_id".into(), json!(message_id));
-                }
-                audit::append(tx, &entry).await?;
                 Ok::<_, MessagingError>(Sent {
                     conversation_id: plan.conversation_id.clone(),
                     message: MessageView::of(row, &plan.me, false),
@@ -640,7 +638,7 @@ pub async fn reply(db: &Db, caller: &Caller, conversation_id: &str, input: Reply
     let (_, body, key) = parse_texts(None, &input.body, &input.idempotency_key)?;
     let me = caller.party();
     let mut conn = db.read().await?;
-    let (conv, _mine) = crate::inbox::visible_conversation(&mut conn, caller, conversation_id).await?;
+    let (conv, parts) = crate::inbox::visible_with_participants(&mut conn, caller, conversation_id).await?;
     if let Some(sent) = earlier_send(&mut conn, &me, key.as_ref(), &body, Some(&conv.id)).await? {
         return Ok(sent);
     }
@@ -667,7 +665,7 @@ pub async fn reply(db: &Db, caller: &Caller, conversation_id: &str, input: Reply
             body,
             key,
             notice: None,
-            recheck: Some((caller.clone(), conv)),
+            recheck: Some((caller.clone(), conv, parts)),
             audit,
         },
     )
@@ -683,18 +681,27 @@ pub(crate) async fn reply_check(
     parts: &[ParticipantRow],
 ) -> Result<Option<DomainEvent>, MessagingError> {
     let corrupt = |what: &str| MessagingError::Store(StoreError::Corrupt(format!("conversation {}: {what}", conv.id)));
-    let patient = match &conv.patient_id {
-        Some(p) => Some(eligibility::patient(conn, p).await?),
-        None => None,
-    };
     match (ConversationKind::parse(&conv.kind).map_err(|_| corrupt("unknown kind"))?, caller) {
         (ConversationKind::Portal, _) => {
-            let patient = patient.ok_or_else(|| corrupt("portal conversation without a patient"))?;
+            let patient_id =
+                conv.patient_id.as_deref().ok_or_else(|| corrupt("portal conversation without a patient"))?;
             let staff_part = parts.iter().find(|p| p.participant_kind == "staff").ok_or_else(|| corrupt("no staff"))?;
             let portal_part =
                 parts.iter().find(|p| p.participant_kind == "portal").ok_or_else(|| corrupt("no portal user"))?;
-            let (on, mode) = eligibility::portal_settings(conn).await?;
-            let team = store::care_team_ids(conn, &patient.id).await?;
+            // Everything the pair is checked against, read together (one round trip on
+            // PostgreSQL); the staff side from the store only when the caller is not that staff
+            // member's session.
+            let staff_side = match caller {
+                Caller::Staff { .. } => None,
+                Caller::Portal { .. } => Some(staff_part.participant_id.as_str()),
+            };
+            if portal_core::ids::PatientId::parse(patient_id).is_err() {
+                return Err(AccessError::NotFound.into());
+            }
+            let rows = store::portal_pair(conn, patient_id, &portal_part.participant_id, staff_side).await?;
+            let patient = rows.patient.ok_or(AccessError::NotFound)?;
+            let (on, mode) = eligibility::settings_of(rows.settings);
+            let team = rows.care_team;
             let location = LocationId::from_trusted(patient.location_id.clone());
             let staff_facts = match caller {
                 Caller::Staff { staff, .. } => {
@@ -703,20 +710,15 @@ pub(crate) async fn reply_check(
                     }
                     StaffFacts::of_principal(staff, &location, team.iter().any(|s| s == staff.id.as_str()))
                 }
-                Caller::Portal { .. } => {
-                    match eligibility::staff_facts(conn, &staff_part.participant_id, &patient.location_id, &team)
-                        .await?
-                    {
-                        Some((f, _)) => f,
-                        None => gone_staff(&staff_part.display_name),
-                    }
-                }
+                Caller::Portal { .. } => match rows.staff {
+                    Some((row, locations)) => eligibility::facts_of_staff(&row, locations, &patient.location_id, &team),
+                    None => gone_staff(&staff_part.display_name),
+                },
             };
-            let (portal_facts, account) =
-                match eligibility::portal_facts(conn, &portal_part.participant_id, &patient).await? {
-                    Some((f, a)) => (f, Some(a)),
-                    None => (gone_account(&portal_part.display_name), None),
-                };
+            let (portal_facts, account) = match rows.account {
+                Some(a) => (facts_of_account(&a, rows.grant.as_ref(), &patient), Some(a)),
+                None => (gone_account(&portal_part.display_name), None),
+            };
             rules::portal_pair_eligible(on, mode, &staff_facts, &portal_facts)?;
             Ok(match (caller, account) {
                 (Caller::Staff { .. }, Some(a)) => Some(DomainEvent::PortalMessageNotice {
@@ -740,7 +742,8 @@ pub(crate) async fn reply_check(
             })
         }
         (ConversationKind::Staff, Caller::Staff { staff, .. }) => {
-            let Some(patient) = patient else { return Ok(None) };
+            let Some(patient_id) = &conv.patient_id else { return Ok(None) };
+            let patient = eligibility::patient(conn, patient_id).await?;
             let location = LocationId::from_trusted(patient.location_id.clone());
             if !(staff.has(Permission::ViewPatients) && staff.may_access_location(&location)) {
                 return Err(Ineligible::CannotSeePatient { who: staff.name.clone() }.into());

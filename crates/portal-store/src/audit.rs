@@ -91,7 +91,7 @@ struct NewAuditRow {
 // on their way into the chain.
 #[derive(Clone, Insertable, QueryableByName)]
 #[diesel(table_name = audit_pending, treat_none_as_default_value = false)]
-struct NewPendingRow {
+pub(crate) struct NewPendingRow {
     at: PrimitiveDateTime,
     actor_kind: String,
     actor_id: Option<String>,
@@ -105,7 +105,7 @@ struct NewPendingRow {
 }
 
 impl NewPendingRow {
-    fn of(e: &AuditEntry, at: PrimitiveDateTime) -> Self {
+    pub(crate) fn of(e: &AuditEntry, at: PrimitiveDateTime) -> Self {
         Self {
             at,
             actor_kind: e.actor_kind.to_owned(),
@@ -205,10 +205,15 @@ pub async fn append_many(conn: &mut DbConn, entries: &[AuditEntry]) -> Result<()
             insert_many!(conn, audit_pending::table, chunk)?;
         }
     }
-    // Outside `Db::write` (no scope) the rows wait for the next write's chaining or
-    // `Db::chain_pending`.
-    let _ = UNCHAINED.try_with(|u| u.set(true));
+    left_unchained();
     Ok(())
+}
+
+/// Tells [`crate::Db::write`] that this transaction left rows in `audit_pending` to chain after
+/// its commit. Outside `Db::write` (no scope) the rows wait for the next write's chaining or
+/// `Db::chain_pending`.
+pub(crate) fn left_unchained() {
+    let _ = UNCHAINED.try_with(|u| u.set(true));
 }
 
 /// Appends `entries` to the chain in order, with one lock of the chain's head, one multi-row

@@ -25,6 +25,17 @@ use crate::cached::Cached;
 use crate::db::{DbConn, insert_many, load_rows, load_sqlite, on_backend};
 use crate::schema::{care_team_members, conversation_participants, conversations, messages, organization, patients};
 
+/// The order participant rows are read in: by conversation, portal users first, then by name.
+macro_rules! participants_order {
+    () => {
+        (
+            conversation_participants::conversation_id.asc(),
+            conversation_participants::participant_kind.desc(),
+            conversation_participants::display_name.asc(),
+        )
+    };
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = conversations)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -160,6 +171,42 @@ pub struct NewMessage<'a> {
 /// sender and idempotency key is refused by the unique index (`StoreError::Conflict`); callers
 /// look the first one up with [`by_idempotency_key`].
 pub async fn add_message(conn: &mut DbConn, m: &NewMessage<'_>) -> Result<MessageRow, StoreError> {
+    add_message_with(conn, m, None).await
+}
+
+/// [`add_message`] with what a send records beside its message: the outbox event it raises,
+/// if any, and its audit row (as [`crate::outbox::enqueue_event`] and [`crate::audit::append`]
+/// write them). On PostgreSQL the five statements go out together, one round trip where there
+/// had been three. Call inside [`crate::Db::write`].
+pub async fn add_message_recorded(
+    conn: &mut DbConn,
+    m: &NewMessage<'_>,
+    event: Option<&portal_core::events::DomainEvent>,
+    audit: &crate::audit::AuditEntry,
+) -> Result<MessageRow, StoreError> {
+    if let DbConn::Sqlite(_) = conn {
+        let row = add_message(conn, m).await?;
+        if let Some(event) = event {
+            crate::outbox::enqueue_event(conn, event).await?;
+        }
+        crate::audit::append(conn, audit).await?;
+        return Ok(row);
+    }
+    let event = event.map(crate::outbox::NewEvent::of_event).transpose()?;
+    let pending = crate::audit::NewPendingRow::of(audit, portal_core::time_util::now_utc());
+    let row = add_message_with(conn, m, Some((event, pending))).await?;
+    crate::audit::left_unchained();
+    Ok(row)
+}
+
+/// An outbox event and an audit row sent along with a message's statements (PostgreSQL).
+type Riders = (Option<crate::outbox::NewEvent>, crate::audit::NewPendingRow);
+
+async fn add_message_with(
+    conn: &mut DbConn,
+    m: &NewMessage<'_>,
+    riders: Option<Riders>,
+) -> Result<MessageRow, StoreError> {
     use conversation_participants as cp;
     use diesel::dsl::case_when;
     // Three statements written once for both backends: the message (returned as stored), the
@@ -218,30 +265,56 @@ pub async fn add_message(conn: &mut DbConn, m: &NewMessage<'_>) -> Result<Messag
     let (row, conversations_updated) = on_backend!(
         conn,
         // One hop to SQLite's thread for the three.
-        sqlite
-            | c
-            | c.spawn_blocking(move |sc| {
+        sqlite | c | {
+            debug_assert!(riders.is_none(), "SQLite's riders are written by add_message_recorded");
+            c.spawn_blocking(move |sc| {
                 let (insert, conversation, participants) = statements!(&owned);
                 let row: MessageRow = diesel::RunQueryDsl::get_result(insert, sc)?;
                 let n = diesel::RunQueryDsl::execute(conversation, sc)?;
                 diesel::RunQueryDsl::execute(participants, sc)?;
                 Ok((row, n))
             })
-            .await,
-        // Three futures on a shared connection: diesel-async sends the three statements before
-        // reading an answer (one round trip instead of three). They run in order; when the
-        // insert fails (a repeated idempotency key) the other two fail after it, and its
-        // answer, read first, is the error returned.
+            .await
+        },
+        // Futures on a shared connection: diesel-async sends every statement before reading
+        // an answer (one round trip instead of one each). They run in order; when the insert
+        // fails (a repeated idempotency key) the others fail after it, and its answer, read
+        // first, is the error returned.
         pg | c | {
             let (insert, conversation, participants) = statements!(&owned);
             let c: &crate::db::PgConn = c;
-            let (mut first, mut second, mut third) = (c, c, c);
-            let (row, n, _) = futures_util::future::try_join3(
+            let (mut first, mut second, mut third, mut fourth, mut fifth) = (c, c, c, c, c);
+            let (event, pending) = match riders {
+                Some((event, pending)) => (event, Some(pending)),
+                None => (None, None),
+            };
+            let event = async {
+                match event {
+                    Some(e) => diesel::insert_into(crate::schema::outbox_events::table)
+                        .values(e)
+                        .execute(&mut fourth)
+                        .await
+                        .map(drop),
+                    None => Ok(()),
+                }
+            };
+            let pending = async {
+                match pending {
+                    Some(p) => diesel::insert_into(crate::schema::audit_pending::table)
+                        .values(p)
+                        .execute(&mut fifth)
+                        .await
+                        .map(drop),
+                    None => Ok(()),
+                }
+            };
+            let (row, n, _, (), ()) = futures_util::try_join!(
                 insert.get_result::<MessageRow>(&mut first),
                 conversation.execute(&mut second),
                 participants.execute(&mut third),
-            )
-            .await?;
+                event,
+                pending,
+            )?;
             Ok::<_, diesel::result::Error>((row, n))
         }
     )?;
@@ -292,6 +365,37 @@ pub async fn find_conversation(conn: &mut DbConn, id: &str) -> Result<Option<Con
         .optional())?)
 }
 
+/// A conversation with everyone in it (in the order of [`participants_of`]), or `None`. On
+/// PostgreSQL the two statements go out together and are answered in one round trip.
+pub async fn conversation_with_participants(
+    conn: &mut DbConn,
+    id: &str,
+) -> Result<Option<(ConversationRow, Vec<ParticipantRow>)>, StoreError> {
+    let (conversation, participants) = match conn {
+        DbConn::Sqlite(_) => {
+            let Some(conversation) = find_conversation(conn, id).await? else { return Ok(None) };
+            return Ok(Some((conversation, participants_of(conn, &[id.to_owned()]).await?)));
+        }
+        DbConn::Pg(c) => {
+            let c: &crate::db::PgConn = c;
+            let (mut c1, mut c2) = (c, c);
+            futures_util::try_join!(
+                async {
+                    conversations::table.find(id).select(ConversationRow::as_select()).first(&mut c1).await.optional()
+                },
+                Cached(
+                    conversation_participants::table
+                        .filter(conversation_participants::conversation_id.eq(id.to_owned()))
+                        .order(participants_order!())
+                        .select(ParticipantRow::as_select()),
+                )
+                .load::<ParticipantRow>(&mut c2),
+            )?
+        }
+    };
+    Ok(conversation.map(|c| (c, participants)))
+}
+
 /// One participant's row, or `None` when `who` is not in the conversation.
 pub async fn participant(
     conn: &mut DbConn,
@@ -340,11 +444,7 @@ pub async fn participant_for_update(
 macro_rules! participants_in {
     ($conn:expr, $ids:expr, $row:ty) => {{
         let ids: &[String] = $ids;
-        let order = (
-            conversation_participants::conversation_id.asc(),
-            conversation_participants::participant_kind.desc(),
-            conversation_participants::display_name.asc(),
-        );
+        let order = participants_order!();
         if ids.is_empty() {
             Ok(vec![])
         } else if let [id] = ids {
@@ -840,4 +940,122 @@ pub async fn care_team_ids(conn: &mut DbConn, patient_id: &str) -> Result<Vec<St
         .select(care_team_members::staff_id)
         .load(c)
         .await)?)
+}
+
+/// Everything a portal conversation's pair is checked against when one of them replies
+/// ([`portal_pair`]), as stored now.
+#[derive(Debug, Clone)]
+pub struct PortalPairRows {
+    /// `None`: the patient is gone (the conversation is then corrupt).
+    pub patient: Option<crate::portal_access::PatientPortalRow>,
+    /// The portal switch and the recipients setting ([`portal_messaging_settings`]).
+    pub settings: (bool, String),
+    /// The patient's care team's staff ids.
+    pub care_team: Vec<String>,
+    /// The portal participant's account, `None` when it is gone.
+    pub account: Option<crate::portal_accounts::AccountRow>,
+    /// Its grant to the patient that is not revoked, if any ([`crate::portal_accounts::live_grant`]).
+    pub grant: Option<crate::portal_accounts::GrantRow>,
+    /// The staff participant's row and locations, when asked for (a portal user replies: the
+    /// staff side is then not the caller's session) and the row is there.
+    pub staff: Option<(crate::staff::StaffRow, Vec<String>)>,
+}
+
+/// Reads [`PortalPairRows`] for `patient_id`, the portal account `account_id` and, when given,
+/// the staff member `staff_id`: the reads every reply in a portal conversation makes inside its
+/// transaction. On PostgreSQL they are sent together and their answers read in one round trip
+/// (five to seven statements that waited for each other in turn had made a reply's
+/// transaction, and the conversation's row lock it holds, as long as the rest of the send);
+/// on SQLite each is a read of the connection's own file anyway.
+pub async fn portal_pair(
+    conn: &mut DbConn,
+    patient_id: &str,
+    account_id: &str,
+    staff_id: Option<&str>,
+) -> Result<PortalPairRows, StoreError> {
+    use crate::portal_access::PatientPortalRow;
+    use crate::portal_accounts::{self as accounts, AccountRow, GrantRow};
+    use crate::schema::{portal_accounts, portal_grants, staff_locations, staff_users};
+    use crate::staff::{self as staff_store, StaffRow};
+    let rows = match conn {
+        DbConn::Sqlite(_) => {
+            let patient = match crate::portal_access::patient(conn, patient_id).await {
+                Ok(p) => Some(p),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e),
+            };
+            let settings = portal_messaging_settings(conn).await?;
+            let care_team = care_team_ids(conn, patient_id).await?;
+            let account = accounts::find_account(conn, account_id).await?;
+            let grant = accounts::live_grant(conn, account_id, patient_id).await?;
+            let staff = match staff_id {
+                Some(id) => match staff_store::find(conn, id).await {
+                    Ok(row) => Some((row, staff_store::locations_of(conn, id).await?)),
+                    Err(StoreError::NotFound) => None,
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            return Ok(PortalPairRows { patient, settings, care_team, account, grant, staff });
+        }
+        DbConn::Pg(c) => {
+            // The same statements as `portal_access::patient`, `portal_messaging_settings`,
+            // `care_team_ids`, `find_account`, `live_grant`, `staff::find` and `locations_of`,
+            // each a future on the one connection: diesel-async writes each statement when its
+            // future is first polled and tokio-postgres reads the answers in order.
+            let c: &crate::db::PgConn = c;
+            let (mut c1, mut c2, mut c3, mut c4, mut c5, mut c6, mut c7) = (c, c, c, c, c, c, c);
+            let patient = async {
+                patients::table.find(patient_id).select(PatientPortalRow::as_select()).first(&mut c1).await.optional()
+            };
+            let settings = async {
+                organization::table
+                    .find(1)
+                    .select((organization::use_portal, organization::portal_messaging_recipients))
+                    .first::<(bool, String)>(&mut c2)
+                    .await
+                    .optional()
+            };
+            let team = care_team_members::table
+                .filter(care_team_members::patient_id.eq(patient_id))
+                .select(care_team_members::staff_id)
+                .load::<String>(&mut c3);
+            let account = async {
+                portal_accounts::table.find(account_id).select(AccountRow::as_select()).first(&mut c4).await.optional()
+            };
+            let grant = async {
+                portal_grants::table
+                    .filter(portal_grants::account_id.eq(account_id))
+                    .filter(portal_grants::patient_id.eq(patient_id))
+                    .filter(portal_grants::revoked_at.is_null())
+                    .select(GrantRow::as_select())
+                    .first(&mut c5)
+                    .await
+                    .optional()
+            };
+            let staff = async {
+                let Some(id) = staff_id else { return Ok(None) };
+                let (row, locations) = futures_util::future::try_join(
+                    async { staff_users::table.find(id).select(StaffRow::as_select()).first(&mut c6).await.optional() },
+                    staff_locations::table
+                        .filter(staff_locations::staff_id.eq(id))
+                        .select(staff_locations::location_id)
+                        .order(staff_locations::location_id.asc())
+                        .load::<String>(&mut c7),
+                )
+                .await?;
+                Ok::<_, diesel::result::Error>(row.map(|r| (r, locations)))
+            };
+            let (patient, settings, care_team, account, grant, staff) =
+                futures_util::try_join!(patient, settings, team, account, grant, staff)?;
+            (patient, settings, care_team, account, grant, staff)
+        }
+    };
+    let (patient, settings, care_team, account, grant, staff) = rows;
+    // A new installation's first read creates the organisation row.
+    let settings = match settings {
+        Some(s) => s,
+        None => portal_messaging_settings(conn).await?,
+    };
+    Ok(PortalPairRows { patient, settings, care_team, account, grant, staff })
 }

@@ -38,21 +38,42 @@ pub struct OutboxEvent {
 /// Records an event; call inside the use case's write transaction. Returns its id, which also
 /// serves as the idempotency key of its delivery (for example an e-mail's Message-ID).
 pub async fn enqueue(conn: &mut DbConn, kind: &str, payload: &serde_json::Value) -> Result<String, StoreError> {
-    let id = new_id();
-    let now = portal_core::time_util::now_utc();
-    let payload = payload.to_string();
-    on_backend!(conn, |c| diesel::insert_into(outbox_events::table)
-        .values((
-            outbox_events::id.eq(&id),
-            outbox_events::kind.eq(kind),
-            outbox_events::payload.eq(&payload),
-            outbox_events::created_at.eq(now),
-            outbox_events::available_at.eq(now),
-            outbox_events::attempts.eq(0),
-        ))
-        .execute(c)
-        .await)?;
+    let row = NewEvent::of(kind, payload);
+    let id = row.id.clone();
+    on_backend!(conn, |c| diesel::insert_into(outbox_events::table).values(row.clone()).execute(c).await)?;
     Ok(id)
+}
+
+/// An event's row as [`enqueue`] inserts it (also sent along with a message's statements:
+/// `messaging::add_message_recorded`).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = outbox_events)]
+pub(crate) struct NewEvent {
+    pub(crate) id: String,
+    kind: String,
+    payload: String,
+    created_at: PrimitiveDateTime,
+    available_at: PrimitiveDateTime,
+    attempts: i32,
+}
+
+impl NewEvent {
+    pub(crate) fn of(kind: &str, payload: &serde_json::Value) -> Self {
+        let now = portal_core::time_util::now_utc();
+        NewEvent {
+            id: new_id(),
+            kind: kind.to_owned(),
+            payload: payload.to_string(),
+            created_at: now,
+            available_at: now,
+            attempts: 0,
+        }
+    }
+
+    pub(crate) fn of_event(event: &portal_core::events::DomainEvent) -> Result<Self, StoreError> {
+        let payload = serde_json::to_value(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(NewEvent::of(event.kind(), &payload))
+    }
 }
 
 /// Claims up to `limit` due events for `lease`: no other worker claims them until the lease
