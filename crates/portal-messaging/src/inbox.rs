@@ -2,8 +2,6 @@
 //! first; opening it marks it read), archive and unarchive, the header's unread count, and
 //! search over one's own conversations.
 
-use std::collections::HashMap;
-
 use portal_core::audit::AuditAction;
 use portal_core::ids::ConversationId;
 use portal_core::messaging::{ConversationKind, InboxFolder, ParticipantKind, SearchTerm};
@@ -12,7 +10,7 @@ use portal_core::{AccessError, FieldErrors};
 use portal_store::audit;
 use portal_store::messaging::{
     self as store, ConversationRow, InboxConversation, InboxCursor, InboxMine, InboxQuery, InboxRow, MessageRow,
-    ParticipantName, ParticipantRow, Party,
+    ParticipantRow, Party, People,
 };
 use portal_store::{Db, DbConn};
 use serde::Serialize;
@@ -144,44 +142,35 @@ fn patient_name(r: &InboxRow) -> Option<String> {
     }
 }
 
-/// Summaries of inbox rows, with everyone else in each conversation (one query for the page).
-async fn summaries(
-    conn: &mut DbConn,
-    me: &Party,
-    rows: Vec<InboxRow>,
-) -> Result<Vec<ConversationSummary>, MessagingError> {
-    let ids: Vec<String> = rows.iter().map(|r| r.conversation.id.clone()).collect();
-    let names = store::participant_names(conn, &ids).await?;
-    Ok(summarize(me, rows, names))
+/// Summaries of inbox rows, each naming everyone else in its conversation from the list its
+/// row keeps (no other read).
+fn summarize(me: &Party, rows: Vec<InboxRow>) -> Result<Vec<ConversationSummary>, MessagingError> {
+    rows.into_iter().map(|r| summary(me, r)).collect()
 }
 
-/// Summaries of inbox rows, given everyone in their conversations (`names`, the caller too).
-fn summarize(me: &Party, rows: Vec<InboxRow>, names: Vec<ParticipantName>) -> Vec<ConversationSummary> {
-    let mut others: HashMap<String, Vec<ParticipantView>> = HashMap::new();
-    for p in names {
-        if p.participant_kind == me.kind && p.participant_id == me.id {
-            continue;
-        }
-        others.entry(p.conversation_id.clone()).or_default().push(ParticipantView {
-            kind: ParticipantKind::parse(&p.participant_kind).unwrap_or(ParticipantKind::Staff),
-            id: p.participant_id,
-            name: p.display_name,
-        });
-    }
-    rows.into_iter()
-        .map(|r| ConversationSummary {
-            patient_name: patient_name(&r),
-            others: others.remove(&r.conversation.id).unwrap_or_default(),
-            id: r.conversation.id,
-            kind: ConversationKind::parse(&r.conversation.kind).unwrap_or(ConversationKind::Staff),
-            patient_id: r.conversation.patient_id,
-            subject: r.conversation.subject,
-            last_message_at: r.me.last_message_at,
-            message_count: r.conversation.message_count,
-            archived: r.me.archived,
-            unread_count: r.me.unread_count,
+fn summary(me: &Party, r: InboxRow) -> Result<ConversationSummary, MessagingError> {
+    let others = People::parse(&r.conversation.participant_list)?
+        .0
+        .into_iter()
+        .filter(|(kind, id, _)| !(kind == me.kind && *id == me.id))
+        .map(|(kind, id, name)| ParticipantView {
+            kind: ParticipantKind::parse(&kind).unwrap_or(ParticipantKind::Staff),
+            id,
+            name,
         })
-        .collect()
+        .collect();
+    Ok(ConversationSummary {
+        patient_name: patient_name(&r),
+        others,
+        id: r.conversation.id,
+        kind: ConversationKind::parse(&r.conversation.kind).unwrap_or(ConversationKind::Staff),
+        patient_id: r.conversation.patient_id,
+        subject: r.conversation.subject,
+        last_message_at: r.me.last_message_at,
+        message_count: r.conversation.message_count,
+        archived: r.me.archived,
+        unread_count: r.me.unread_count,
+    })
 }
 
 /// One page of the caller's Active or Archived conversations, newest message first, with unread
@@ -214,7 +203,7 @@ pub async fn inbox(
     } else {
         None
     };
-    let conversations = summaries(&mut conn, &me, rows).await?;
+    let conversations = summarize(&me, rows)?;
     drop(conn);
     db.audit_read(
         caller
@@ -253,7 +242,7 @@ pub async fn open_thread(db: &Db, caller: &Caller, conversation_id: &str) -> Res
         let (rows, earlier) = store::thread(&mut conn, &conv.id, THREAD_MESSAGES).await?;
         (0, rows, earlier)
     };
-    let parts = store::participants_of(&mut conn, std::slice::from_ref(&conv.id)).await?;
+    let parts = store::participants_of(&mut conn, &conv.id).await?;
     let reply_refused = match crate::send::reply_check(&mut conn, caller, &conv, &parts).await {
         Ok(_) => None,
         Err(MessagingError::Refused(r)) => Some(r.to_string()),
@@ -280,8 +269,7 @@ pub async fn open_thread(db: &Db, caller: &Caller, conversation_id: &str) -> Res
         patient_last_name: None,
         conversation: InboxConversation::from(&conv),
     };
-    // The participants read for the reply check name the thread's own line.
-    let mut summary = summarize(&me, vec![row], parts.into_iter().map(Into::into).collect()).remove(0);
+    let mut summary = summary(&me, row)?;
     if let Some(p) = &conv.patient_id {
         let patient = portal_store::portal_access::patient(&mut conn, p).await?;
         summary.patient_name = Some(patient.full_name());
@@ -399,7 +387,7 @@ pub async fn search(db: &Db, caller: &Caller, term: &str) -> Result<Vec<Conversa
         )
         .await?
     };
-    let found = summaries(&mut conn, &me, rows).await?;
+    let found = summarize(&me, rows)?;
     drop(conn);
     db.audit_read(
         caller
@@ -431,7 +419,7 @@ pub async fn unread_portal(db: &Db, caller: &Caller) -> Result<Vec<ConversationS
     .await?;
     rows.retain(|r| r.conversation.kind == ConversationKind::Portal.as_str() && r.me.unread_count > 0);
     rows.truncate(PAGE as usize);
-    let found = summaries(&mut conn, &me, rows).await?;
+    let found = summarize(&me, rows)?;
     drop(conn);
     if !found.is_empty() {
         db.audit_read(
@@ -467,7 +455,7 @@ pub async fn about_patient(
         },
     )
     .await?;
-    let found = summaries(&mut conn, &me, rows).await?;
+    let found = summarize(&me, rows)?;
     drop(conn);
     db.audit_read(
         caller

@@ -8,7 +8,7 @@ use portal_core::AccessError;
 use portal_core::messaging::{InboxFolder, MessagingRefused, ParticipantKind};
 use portal_core::staff::StaffRole;
 use portal_messaging::send::{self, PortalMessageInput, ReplyInput, StaffMessageInput};
-use portal_messaging::{MessagingError, inbox, settings};
+use portal_messaging::{Caller, MessagingError, inbox, settings};
 
 fn to_patient(s: &Scene, subject: &str, body: &str, key: Option<&str>) -> PortalMessageInput {
     PortalMessageInput {
@@ -394,4 +394,62 @@ async fn a_long_thread_shows_its_newest_200_and_earlier_ones_on_request() {
     // Without `before`: the newest page, read without marking anything.
     let newest = inbox::messages(db, &ann, &id, None).await.unwrap();
     assert_eq!((newest.messages.len(), newest.has_earlier), (200, true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lines_name_everyone_else_from_the_list_the_migration_writes_for_older_conversations() {
+    let s = scene().await;
+    let db = &s.t.db;
+    let bo = staff_member(db, "Dr Bo", StaffRole::Clinician, &[&s.loc], true).await;
+    let al = staff_member(db, "Al Able", StaffRole::Clinician, &[&s.loc], true).await;
+    send::start_portal_conversation(db, &s.clinician, to_patient(&s, "Hi", "Hello", None)).await.unwrap();
+    let input = StaffMessageInput {
+        recipient_staff_ids: vec![sid(&bo), sid(&al)],
+        patient_id: None,
+        subject: None,
+        body: "Rota".into(),
+        idempotency_key: None,
+    };
+    send::start_staff_conversation(db, &s.clinician, input).await.unwrap();
+    let lines = |who: Caller| async move {
+        let page = inbox::inbox(db, &who, InboxFolder::Active, None).await.unwrap();
+        page.conversations
+            .into_iter()
+            .map(|c| c.others.into_iter().map(|p| (p.kind, p.name)).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    let doc = lines(caller(&s.clinician)).await;
+    assert_eq!(
+        doc,
+        vec![
+            vec![(ParticipantKind::Staff, "Al Able".to_owned()), (ParticipantKind::Staff, "Dr Bo".to_owned())],
+            vec![(ParticipantKind::Portal, "Ann Lee".to_owned())],
+        ],
+        "newest first; each line names everyone but the reader, staff by name"
+    );
+    let bos = lines(caller(&bo)).await;
+    assert_eq!(
+        bos,
+        vec![vec![(ParticipantKind::Staff, "Al Able".to_owned()), (ParticipantKind::Staff, "Dr Ada Jones".to_owned())]]
+    );
+    let ann = lines(portal_caller(db, &s.account).await).await;
+    assert_eq!(ann, vec![vec![(ParticipantKind::Staff, "Dr Ada Jones".to_owned())]]);
+
+    // Conversations started before the list existed: the migration's own files drop the
+    // column and write it again from the participant rows; every line reads the same.
+    let (down, up) = match db.backend() {
+        portal_store::Backend::Sqlite => (
+            include_str!("../../../migrations/sqlite/2026-12-07-000160_conversation_participant_list/down.sql"),
+            include_str!("../../../migrations/sqlite/2026-12-07-000160_conversation_participant_list/up.sql"),
+        ),
+        portal_store::Backend::Postgres => (
+            include_str!("../../../migrations/postgres/2026-12-07-000160_conversation_participant_list/down.sql"),
+            include_str!("../../../migrations/postgres/2026-12-07-000160_conversation_participant_list/up.sql"),
+        ),
+    };
+    run_sql(db, down).await;
+    run_sql(db, up).await;
+    assert_eq!(lines(caller(&s.clinician)).await, doc);
+    assert_eq!(lines(caller(&bo)).await, bos);
+    assert_eq!(lines(portal_caller(db, &s.account).await).await, ann);
 }

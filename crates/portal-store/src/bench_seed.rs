@@ -759,11 +759,12 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
         "conversations",
         &format!(
             "INSERT INTO conversations (id, kind, patient_id, subject, participant_names, started_by_kind, started_by_id,
-                 created_at, last_message_at, message_count)
+                 created_at, last_message_at, message_count, participant_list)
              SELECT c.id, 'portal', p.id, sj.w, s.name || ' ' || p.first_name || ' ' || p.last_name,
                  CASE WHEN c.staff_starts = 1 THEN 'staff' ELSE 'portal' END,
                  CASE WHEN c.staff_starts = 1 THEN s.id ELSE p.account_id END,
-                 {start}, {last}, c.len
+                 {start}, {last}, c.len,
+                 {array}({array}('staff', s.id, s.name), {array}('portal', p.account_id, p.first_name || ' ' || p.last_name)){text}
              FROM bench_conv c
              JOIN bench_staff s ON s.n = c.staff_n
              JOIN bench_patients p ON p.n = c.patient_n
@@ -771,6 +772,9 @@ async fn load(tx: &mut DbConn, plan: &Plan, password_hash: &str) -> Result<Messa
              ORDER BY c.n",
             start = d.ts(plan, "c.start_at"),
             last = d.ts(plan, last_at),
+            // `messaging::People`: the staff member, then the portal user.
+            array = if d.0 == Backend::Postgres { "json_build_array" } else { "json_array" },
+            text = if d.0 == Backend::Postgres { "::text" } else { "" },
         ),
         &[],
     )

@@ -25,13 +25,18 @@ use crate::cached::Cached;
 use crate::db::{DbConn, insert_many, load_rows, load_sqlite, on_backend};
 use crate::schema::{care_team_members, conversation_participants, conversations, messages, organization, patients};
 
-/// The order participant rows are read in: by conversation, portal users first, then by name.
-macro_rules! participants_order {
-    () => {
-        (
-            conversation_participants::conversation_id.asc(),
-            conversation_participants::participant_kind.desc(),
-            conversation_participants::display_name.asc(),
+/// The participant rows of one conversation (`$id`, an owned `String`): staff first,
+/// then portal users, each by name (the order of [`People`]).
+macro_rules! participants_query {
+    ($id:expr) => {
+        Cached(
+            conversation_participants::table
+                .filter(conversation_participants::conversation_id.eq($id))
+                .order((
+                    conversation_participants::participant_kind.desc(),
+                    conversation_participants::display_name.asc(),
+                ))
+                .select(ParticipantRow::as_select()),
         )
     };
 }
@@ -50,6 +55,39 @@ pub struct ConversationRow {
     pub created_at: PrimitiveDateTime,
     pub last_message_at: PrimitiveDateTime,
     pub message_count: i32,
+    /// Everyone in it, as JSON (see [`People`]).
+    pub participant_list: String,
+}
+
+/// Everyone in a conversation as its row keeps them (`conversations.participant_list`): a JSON
+/// array of `[kind, id, display name]`, staff before portal users, each by name, written once when the
+/// conversation starts (nobody joins or leaves later). An inbox line names the others from it
+/// instead of reading the page's participant rows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct People(pub Vec<(String, String, String)>);
+
+impl People {
+    /// The list of `participants` (`(party, display name)`), in the stored order.
+    pub fn of(participants: &[(Party, String)]) -> People {
+        let mut list: Vec<_> =
+            participants.iter().map(|(p, name)| (p.kind.to_owned(), p.id.clone(), name.clone())).collect();
+        // Kind descending ("staff" before "portal"), then the name bytewise: the order
+        // `participants_of` reads rows in, and the migration's (`COLLATE "C"`).
+        list.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.2.cmp(&b.2)));
+        People(list)
+    }
+
+    /// Parses a stored list. A list that does not parse (written by hand, or by a newer version
+    /// in another shape) is an error rather than a conversation shown without its people.
+    pub fn parse(stored: &str) -> Result<People, StoreError> {
+        serde_json::from_str(stored)
+            .map(People)
+            .map_err(|e| StoreError::Corrupt(format!("a conversation's participant list: {e}")))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).unwrap_or_else(|_| "[]".to_owned())
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -122,9 +160,11 @@ pub async fn insert_conversation(
     participants: &[(Party, String)],
 ) -> Result<(), StoreError> {
     let names = participants.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(" ");
+    let list = People::of(participants).to_json();
     on_backend!(conn, |x| diesel::insert_into(conversations::table)
         .values((
             conversations::id.eq(c.id),
+            conversations::participant_list.eq(&list),
             conversations::kind.eq(c.kind),
             conversations::patient_id.eq(c.patient_id),
             conversations::subject.eq(c.subject),
@@ -365,7 +405,7 @@ pub async fn find_conversation(conn: &mut DbConn, id: &str) -> Result<Option<Con
         .optional())?)
 }
 
-/// A conversation with everyone in it (in the order of [`participants_of`]), or `None`. On
+/// A conversation with everyone in it (as [`participants_of`] reads them), or `None`. On
 /// PostgreSQL the two statements go out together and are answered in one round trip.
 pub async fn conversation_with_participants(
     conn: &mut DbConn,
@@ -374,7 +414,7 @@ pub async fn conversation_with_participants(
     let (conversation, participants) = match conn {
         DbConn::Sqlite(_) => {
             let Some(conversation) = find_conversation(conn, id).await? else { return Ok(None) };
-            return Ok(Some((conversation, participants_of(conn, &[id.to_owned()]).await?)));
+            return Ok(Some((conversation, participants_of(conn, id).await?)));
         }
         DbConn::Pg(c) => {
             let c: &crate::db::PgConn = c;
@@ -383,13 +423,7 @@ pub async fn conversation_with_participants(
                 async {
                     conversations::table.find(id).select(ConversationRow::as_select()).first(&mut c1).await.optional()
                 },
-                Cached(
-                    conversation_participants::table
-                        .filter(conversation_participants::conversation_id.eq(id.to_owned()))
-                        .order(participants_order!())
-                        .select(ParticipantRow::as_select()),
-                )
-                .load::<ParticipantRow>(&mut c2),
+                participants_query!(id.to_owned()).load::<ParticipantRow>(&mut c2),
             )?
         }
     };
@@ -439,75 +473,9 @@ pub async fn participant_for_update(
     )?)
 }
 
-/// The participant rows of the conversations `ids` as `$row` selects them, in the order they
-/// joined (the starter first).
-macro_rules! participants_in {
-    ($conn:expr, $ids:expr, $row:ty) => {{
-        let ids: &[String] = $ids;
-        let order = participants_order!();
-        if ids.is_empty() {
-            Ok(vec![])
-        } else if let [id] = ids {
-            // One conversation (a thread, a reply) by equality: for a one-element array
-            // PostgreSQL's custom plan of `= ANY($1)` always looks cheaper than the generic one
-            // (which guesses 20 rows), so it planned the prepared statement again on every run,
-            // 60 µs of each send; `= $1` keeps its generic plan. (A page of 25 ids gets the
-            // generic plan either way.)
-            load_rows!(
-                $conn,
-                Cached(
-                    conversation_participants::table
-                        .filter(conversation_participants::conversation_id.eq(id.clone()))
-                        .order(order)
-                        .select(<$row>::as_select()),
-                )
-            )
-        } else {
-            load_rows!(
-                $conn,
-                Cached(
-                    conversation_participants::table
-                        .filter(conversation_participants::conversation_id.eq_any(ids.to_vec()))
-                        .order(order)
-                        .select(<$row>::as_select()),
-                )
-            )
-        }
-    }};
-}
-
-/// Everyone in the conversations `ids`, in the order they joined (the starter first).
-pub async fn participants_of(conn: &mut DbConn, ids: &[String]) -> Result<Vec<ParticipantRow>, StoreError> {
-    Ok(participants_in!(conn, ids, ParticipantRow)?)
-}
-
-/// Who is in a conversation, as an inbox line names them: no times, no counts.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = conversation_participants)]
-#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
-pub struct ParticipantName {
-    pub conversation_id: String,
-    pub participant_kind: String,
-    pub participant_id: String,
-    pub display_name: String,
-}
-
-impl From<ParticipantRow> for ParticipantName {
-    fn from(p: ParticipantRow) -> Self {
-        ParticipantName {
-            conversation_id: p.conversation_id,
-            participant_kind: p.participant_kind,
-            participant_id: p.participant_id,
-            display_name: p.display_name,
-        }
-    }
-}
-
-/// [`participants_of`] with the four columns an inbox line shows (a page of the inbox). The
-/// page used to read whole rows: three timestamps parsed for each of some 60 rows (diesel's
-/// SQLite timestamps are text), a sixth of an inbox request's CPU on the benchmark's data.
-pub async fn participant_names(conn: &mut DbConn, ids: &[String]) -> Result<Vec<ParticipantName>, StoreError> {
-    Ok(participants_in!(conn, ids, ParticipantName)?)
+/// Everyone in the conversation `id`: staff before portal users, each by name.
+pub async fn participants_of(conn: &mut DbConn, id: &str) -> Result<Vec<ParticipantRow>, StoreError> {
+    Ok(load_rows!(conn, participants_query!(id.to_owned()))?)
 }
 
 /// Sets `who`'s unread count to zero. Call inside [`crate::Db::write`].
@@ -634,6 +602,8 @@ pub struct InboxConversation {
     pub patient_id: Option<String>,
     pub subject: Option<String>,
     pub message_count: i32,
+    /// Everyone in it, as JSON ([`People::parse`]).
+    pub participant_list: String,
 }
 
 impl From<&ConversationRow> for InboxConversation {
@@ -644,6 +614,7 @@ impl From<&ConversationRow> for InboxConversation {
             patient_id: c.patient_id.clone(),
             subject: c.subject.clone(),
             message_count: c.message_count,
+            participant_list: c.participant_list.clone(),
         }
     }
 }
@@ -1058,4 +1029,24 @@ pub async fn portal_pair(
         None => portal_messaging_settings(conn).await?,
     };
     Ok(PortalPairRows { patient, settings, care_team, account, grant, staff })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Party, People};
+
+    #[test]
+    fn a_participant_list_is_staff_then_portal_users_each_by_name_and_reads_back() {
+        let staff = |id: &str| Party { kind: "staff", id: id.to_owned() };
+        let list = People::of(&[
+            (staff("s1"), "Dr Zed".to_owned()),
+            (Party { kind: "portal", id: "p1".to_owned() }, "Ann \"Annie\" Lee".to_owned()),
+            (staff("s2"), "Al Able".to_owned()),
+        ]);
+        let names: Vec<_> = list.0.iter().map(|(k, _, n)| (k.as_str(), n.as_str())).collect();
+        assert_eq!(names, [("staff", "Al Able"), ("staff", "Dr Zed"), ("portal", "Ann \"Annie\" Lee")]);
+        assert_eq!(People::parse(&list.to_json()).unwrap(), list);
+        assert!(People::parse("[[\"staff\", \"s1\"]]").is_err(), "a list in another shape is an error");
+        assert!(People::parse("").is_err());
+    }
 }

@@ -297,6 +297,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_message_at -> Timestamp,
         message_count -> Integer,
+        participant_list -> Text,
     }
 }
 

@@ -232,6 +232,17 @@ pub async fn portal_principal(db: &Db, account_id: &str) -> PortalPrincipal {
     }
 }
 
+/// Runs trusted SQL text (a migration's own file) on the writer, outside any transaction.
+pub async fn run_sql(db: &Db, sql: &str) {
+    use diesel_async::SimpleAsyncConnection;
+    let mut conn = db.write_conn().await.expect("a connection");
+    let done = match &mut conn {
+        crate::DbConn::Sqlite(c) => c.batch_execute(sql).await,
+        crate::DbConn::Pg(c) => c.batch_execute(sql).await,
+    };
+    done.unwrap_or_else(|e| panic!("{e}: {sql}"));
+}
+
 pub async fn audit_rows(db: &Db, action: &str) -> Vec<AuditRow> {
     let mut conn = db.read().await.unwrap();
     crate::audit::list(&mut conn, &AuditFilter { action: Some(action.into()), limit: 500, ..Default::default() })
