@@ -60,9 +60,9 @@ pub struct ConversationRow {
 }
 
 /// Everyone in a conversation as its row keeps them (`conversations.participant_list`): a JSON
-/// array of `[kind, id, display name]`, staff before portal users, each by name, written once when the
-/// conversation starts (nobody joins or leaves later). An inbox line names the others from it
-/// instead of reading the page's participant rows.
+/// array of `[kind, id, display name]`, staff before portal users, each by name, written once
+/// when the conversation starts (nobody joins or leaves later). An inbox line names the others
+/// from it instead of reading the page's participant rows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct People(pub Vec<(String, String, String)>);
 
@@ -925,7 +925,8 @@ pub struct PortalPairRows {
     pub care_team: Vec<String>,
     /// The portal participant's account, `None` when it is gone.
     pub account: Option<crate::portal_accounts::AccountRow>,
-    /// Its grant to the patient that is not revoked, if any ([`crate::portal_accounts::live_grant`]).
+    /// Its grant to the patient that is not revoked, if any
+    /// ([`crate::portal_accounts::live_grant`]).
     pub grant: Option<crate::portal_accounts::GrantRow>,
     /// The staff participant's row and locations, when asked for (a portal user replies: the
     /// staff side is then not the caller's session) and the row is there.

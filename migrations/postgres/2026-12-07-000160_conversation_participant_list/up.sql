@@ -1,7 +1,8 @@
 -- Everyone in a conversation, on the conversation's row: a JSON array of
--- [kind, id, display name], staff before portal users, each by name (bytewise). An inbox line names the
--- others from it, where it read every participant row of the page in a second statement (about
--- 50 index look-ups a page of 25, a fifth of the database's work for an inbox request, measured).
+-- [kind, id, display name], staff before portal users, each by name (bytewise). An inbox line
+-- names the others from it, where it had read every participant row of the page in a second
+-- statement (about 50 index look-ups a page of 25, a fifth of the database's work
+-- for an inbox request, measured).
 -- It never changes: nobody joins or leaves a conversation once it is started, and the names are
 -- those of its start (as in `conversation_participants.display_name`, which it copies).
 ALTER TABLE conversations ADD COLUMN participant_list TEXT NOT NULL DEFAULT '[]';
