@@ -169,6 +169,10 @@ enum Transport {
 #[error("{summary}")]
 pub struct SendError {
     pub summary: String,
+    /// The transport itself could not be used (no connection to the relay, no TLS session, no
+    /// answer in time, a directory that cannot be written): nothing about this message failed,
+    /// and the next message would fail the same way.
+    pub unreachable: bool,
 }
 
 impl Mailer {
@@ -206,15 +210,22 @@ impl Mailer {
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match &self.transport {
             Transport::File { transport, dir } => {
-                create_private_dir(dir).await.map_err(|e| SendError { summary: format!("file: {}", e.kind()) })?;
+                create_private_dir(dir)
+                    .await
+                    .map_err(|e| SendError { summary: format!("file: {}", e.kind()), unreachable: true })?;
                 transport.send(message).await.map(drop).map_err(|e| SendError {
                     summary: format!(
                         "file: {}",
                         io_kind(&e).map_or("cannot write the message".to_owned(), |k| k.to_string())
                     ),
+                    unreachable: true,
                 })
             }
-            Transport::Smtp(t) => t.send(message).await.map(drop).map_err(|e| SendError { summary: smtp_summary(&e) }),
+            Transport::Smtp(t) => t
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| SendError { summary: smtp_summary(&e), unreachable: smtp_unreachable(&e) }),
         }
     }
 }
@@ -238,6 +249,13 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> 
         source = err.source();
     }
     None
+}
+
+/// The relay gave no SMTP answer about this message: the connection, TLS or a timeout failed.
+/// A reply code (4xx, 5xx) or a reply that does not parse is about the conversation with a relay
+/// that is there.
+fn smtp_unreachable(e: &SmtpError) -> bool {
+    e.status().is_none() && !e.is_response() && !e.is_client()
 }
 
 fn smtp_summary(e: &SmtpError) -> String {

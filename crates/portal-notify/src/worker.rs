@@ -10,6 +10,11 @@
 //! in [0, 1] ("full jitter", so that replicas retrying after an outage do not all return at the
 //! same instant). After `max_attempts` the event becomes a dead letter: kept with its last error,
 //! never claimed again, and logged with its id and kind only.
+//!
+//! A relay that cannot be reached at all (no connection, no TLS session, no answer in time) is
+//! not any message's fault: the attempt is not counted, the rest of the batch is handed back, and
+//! the worker pauses (5 s doubling to a minute with the defaults) before it tries again. An outage
+//! of any length then turns no notice into a dead letter; they go out once the relay is back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,8 +139,11 @@ pub struct BatchReport {
     pub retrying: usize,
     /// Given up.
     pub dead: usize,
-    /// Handed back untouched (shutdown, or the lease running short).
+    /// Handed back untouched (shutdown, the lease running short, or the relay unreachable).
     pub released: usize,
+    /// Attempted while the relay could not be reached: handed back with the attempt not
+    /// counted ([`Worker::run`] then pauses).
+    pub unreachable: usize,
 }
 
 /// The delivery worker. [`spawn`] runs it until shutdown; tests drive [`Worker::deliver_due`].
@@ -163,16 +171,25 @@ struct Failure {
     reason: String,
     /// Retrying cannot help (a malformed event, an invalid address, an expired link).
     permanent: bool,
+    /// The transport could not be reached: not this event's attempt (see the module's doc).
+    unreachable: bool,
 }
 
 impl Failure {
     fn transient(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into(), permanent: false }
+        Self { reason: reason.into(), permanent: false, unreachable: false }
     }
     fn permanent(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into(), permanent: true }
+        Self { reason: reason.into(), permanent: true, unreachable: false }
+    }
+    fn unreachable(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), permanent: false, unreachable: true }
     }
 }
+
+/// The longest pause after finding the relay unreachable: delivery resumes within about this
+/// long once it is back.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
 
 /// The event kinds this version knows. An unknown kind (recorded by a newer replica during a
 /// rolling upgrade) is retried rather than given up at once.
@@ -205,22 +222,49 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
         let s = &self.inner.settings;
         tracing::info!(transport = %self.inner.mailer.describe(), "e-mail delivery started");
+        // Passes in a row that found the relay unreachable.
+        let mut down = 0u32;
         while !shutdown.is_cancelled() {
-            let idle = match self.deliver_due(&shutdown).await {
-                Ok(report) => report.claimed == 0,
+            let wait = match self.deliver_due(&shutdown).await {
+                Ok(report) if report.unreachable > 0 => {
+                    down += 1;
+                    let pause = self.pause(down);
+                    tracing::warn!(
+                        transport = %self.inner.mailer.describe(), pause_secs = pause.as_secs_f64(),
+                        "e-mail relay unreachable; delivery paused, no attempt counted"
+                    );
+                    Some(pause)
+                }
+                Ok(report) => {
+                    if down > 0 && report.claimed > 0 {
+                        tracing::info!("e-mail relay reachable again; delivery resumed");
+                        down = 0;
+                    }
+                    (report.claimed == 0).then_some(s.poll_interval)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox: claiming events failed");
-                    true
+                    Some(s.poll_interval)
                 }
             };
-            if idle {
+            if let Some(wait) = wait {
                 tokio::select! {
-                    () = tokio::time::sleep(s.poll_interval) => {}
+                    () = tokio::time::sleep(wait) => {}
                     () = shutdown.cancelled() => {}
                 }
             }
         }
         tracing::info!("e-mail delivery stopped");
+    }
+
+    /// The pause after the `down`-th pass in a row that found the relay unreachable: the retry
+    /// base doubling, at most [`MAX_PAUSE`] (or the retry maximum, when that is shorter), less
+    /// up to a half at random so that replicas do not return to the relay in step.
+    fn pause(&self, down: u32) -> Duration {
+        let s = &self.inner.settings;
+        let cap = s.retry.cap(down).min(MAX_PAUSE);
+        let half = u64::try_from(cap.as_millis() / 2).unwrap_or(u64::MAX);
+        (cap - Duration::from_millis(rand::thread_rng().gen_range(0..=half))).max(s.poll_interval)
     }
 
     /// Claims one batch of due events and delivers them, one at a time.
@@ -257,10 +301,19 @@ impl Worker {
                     Outcome::Delivered => report.delivered += 1,
                     Outcome::Retrying => report.retrying += 1,
                     Outcome::Dead => report.dead += 1,
+                    Outcome::Unreachable => report.unreachable += 1,
                 }
                 records.push((event.id.clone(), record));
             }
-            self.record(records).await;
+            self.record(records, leased_until).await;
+            if report.unreachable > 0 {
+                // The next messages would fail the same way: hand them back uncounted.
+                let untried = ((g + 1) * group).min(batch.len());
+                let rest: Vec<String> = batch[untried..].iter().map(|e| e.id.clone()).collect();
+                report.released = rest.len();
+                self.release(rest, leased_until).await;
+                break;
+            }
         }
         Ok(report)
     }
@@ -284,6 +337,10 @@ impl Worker {
             Ok(()) => {
                 tracing::debug!(event = %event.id, kind = %event.kind, "event delivered");
                 (Outcome::Delivered, Record::Delivered { redacted })
+            }
+            Err(f) if f.unreachable => {
+                tracing::debug!(event = %event.id, kind = %event.kind, error = %f.reason, "relay unreachable");
+                (Outcome::Unreachable, Record::NotAttempted { reason: f.reason })
             }
             Err(f)
                 if f.permanent
@@ -351,15 +408,16 @@ impl Worker {
             .map_err(|e| Failure::permanent(format!("the message cannot be built: {e}")))?;
         match tokio::time::timeout(s.send_timeout, self.inner.mailer.send(message)).await {
             Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) if e.unreachable => Err(Failure::unreachable(e.summary)),
             Ok(Err(e)) => Err(Failure::transient(e.summary)),
-            Err(_) => Err(Failure::transient("sending timed out")),
+            Err(_) => Err(Failure::unreachable("sending timed out")),
         }
     }
 
     /// Records an outcome. A few quick retries ride out a brief database hiccup; if the write
     /// still fails, the lease runs out and the event is attempted again (for a delivered one,
     /// a duplicate with the same Message-ID).
-    async fn record(&self, records: Vec<(String, Record)>) {
+    async fn record(&self, records: Vec<(String, Record)>, leased_until: PrimitiveDateTime) {
         if records.is_empty() {
             return;
         }
@@ -382,6 +440,9 @@ impl Worker {
                                 }
                                 Record::Failed { reason, retry_at } => {
                                     outbox::mark_failed(tx, &id, retry_at, &reason).await?;
+                                }
+                                Record::NotAttempted { reason } => {
+                                    outbox::mark_not_attempted(tx, &id, leased_until, &reason).await?;
                                 }
                                 Record::Dead { reason, redacted } => {
                                     outbox::mark_dead(tx, &id, now, &reason).await?;
@@ -422,13 +483,26 @@ enum Outcome {
     Delivered,
     Retrying,
     Dead,
+    Unreachable,
 }
 
 #[derive(Clone)]
 enum Record {
-    Delivered { redacted: Option<serde_json::Value> },
-    Failed { reason: String, retry_at: PrimitiveDateTime },
-    Dead { reason: String, redacted: Option<serde_json::Value> },
+    Delivered {
+        redacted: Option<serde_json::Value>,
+    },
+    Failed {
+        reason: String,
+        retry_at: PrimitiveDateTime,
+    },
+    /// The relay could not be reached: handed back, the attempt not counted, the reason kept.
+    NotAttempted {
+        reason: String,
+    },
+    Dead {
+        reason: String,
+        redacted: Option<serde_json::Value>,
+    },
 }
 
 #[cfg(test)]

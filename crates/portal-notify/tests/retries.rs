@@ -21,7 +21,7 @@ fn std_ms(ms: i128) -> time::Duration {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_connection_and_a_451_are_retried_with_backoff_under_one_message_id() {
+async fn a_refused_connection_waits_uncounted_and_a_451_is_retried_with_backoff_under_one_message_id() {
     let t = TestDb::new().await;
     let smtp = SmtpServer::start().await;
     smtp.stop();
@@ -30,43 +30,99 @@ async fn a_refused_connection_and_a_451_are_retried_with_backoff_under_one_messa
     let stop = CancellationToken::new();
     let id = enqueue(&t.db, link(LinkPurpose::Invitation, "ann@example.com", None, "retry-TOKEN")).await;
 
-    // 1. The server is down.
+    // 1. The server is down: the attempt is handed back uncounted, due again at once (the
+    // running worker pauses instead), with the reason kept.
     let before = now_utc();
     let r = worker.deliver_due(&stop).await.unwrap();
-    assert_eq!((r.claimed, r.retrying), (1, 1));
+    assert_eq!((r.claimed, r.unreachable, r.retrying, r.dead), (1, 1, 0, 0));
     let e = event(&t.db, &id).await;
-    assert_eq!((e.attempts, e.delivered_at, e.claimed_until), (1, None, None));
+    assert_eq!((e.attempts, e.delivered_at, e.claimed_until, e.dead_at), (0, None, None, None));
     assert!(e.last_error.as_deref().unwrap().contains("connection"), "{:?}", e.last_error);
+    assert!(e.available_at <= before, "not pushed back");
+
+    // 2. The server is back but answers the DATA with 451: a counted attempt, retried later.
+    smtp.restart().await;
+    smtp.fail_next(1);
+    let before = now_utc();
+    let r = worker.deliver_due(&stop).await.unwrap();
+    assert_eq!((r.retrying, r.unreachable), (1, 0));
+    let e = event(&t.db, &id).await;
+    assert_eq!((e.attempts, e.delivered_at), (1, None));
+    assert!(e.last_error.as_deref().unwrap().contains("451"), "{:?}", e.last_error);
     assert!(e.available_at >= before, "the retry is later, not earlier");
     assert!(e.available_at <= now_utc() + std_ms(s.retry.cap(1).as_millis() as i128), "within the first cap");
+    let rejected = smtp.rejected();
+    assert_eq!(rejected.len(), 1);
 
-    // 2. The server is back but answers the DATA with 451.
-    smtp.restart().await;
+    // 3. Another 451: the cap doubles.
     smtp.fail_next(1);
     until_due(&e).await;
     let before = now_utc();
     let r = worker.deliver_due(&stop).await.unwrap();
     assert_eq!(r.retrying, 1);
     let e = event(&t.db, &id).await;
-    assert_eq!((e.attempts, e.delivered_at), (2, None));
-    assert!(e.last_error.as_deref().unwrap().contains("451"), "{:?}", e.last_error);
+    assert_eq!(e.attempts, 2);
     assert!(e.available_at >= before);
     assert!(e.available_at <= now_utc() + std_ms(s.retry.cap(2).as_millis() as i128), "within the doubled cap");
-    let rejected = smtp.rejected();
-    assert_eq!(rejected.len(), 1);
 
-    // 3. Accepted: the same Message-ID as the rejected attempt.
+    // 4. Accepted: the same Message-ID as the rejected attempts.
     until_due(&e).await;
     let r = worker.deliver_due(&stop).await.unwrap();
     assert_eq!(r.delivered, 1);
     let got = smtp.received();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].message_id(), rejected[0].message_id());
+    assert!(smtp.rejected().iter().all(|m| m.message_id() == got[0].message_id()));
     assert_eq!(got[0].message_id(), message_id_of(&id));
     let e = event(&t.db, &id).await;
     assert_eq!(e.attempts, 3);
     assert!(e.delivered_at.is_some());
     assert!(!e.payload.contains("retry-TOKEN"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_relay_turns_nothing_into_a_dead_letter_however_long_it_is_down() {
+    let t = TestDb::new().await;
+    let smtp = SmtpServer::start().await;
+    smtp.stop();
+    let mut s = settings();
+    s.retry = RetryPolicy { max_attempts: 2, ..s.retry };
+    s.batch_size = 10;
+    s.send_concurrency = 2;
+    let worker = Worker::new(t.db.clone(), Mailer::from_url(&smtp.url()).unwrap(), s.clone());
+    let stop = CancellationToken::new();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(enqueue(&t.db, link(LinkPurpose::Reset, &format!("p{n}@example.com"), None, "down-TOKEN")).await);
+    }
+
+    // Far more passes than the two attempts allowed: the first group of two finds the relay
+    // down, the other three are handed back without being tried.
+    for pass in 0..6 {
+        let r = worker.deliver_due(&stop).await.unwrap();
+        assert_eq!((r.claimed, r.unreachable, r.released, r.dead), (5, 2, 3, 0), "pass {pass}");
+    }
+    assert_eq!((pending(&t.db).await, dead(&t.db).await), (5, 0));
+    for id in &ids {
+        let e = event(&t.db, id).await;
+        assert_eq!((e.attempts, e.claimed_until, e.dead_at), (0, None, None), "{id}");
+    }
+
+    // The relay is back: the running worker, paused, resumes and sends each once.
+    let handle = portal_notify::spawn(t.db.clone(), Mailer::from_url(&smtp.url()).unwrap(), s, stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    smtp.restart().await;
+    let got = smtp.wait_for(5, WAIT).await;
+    let mut sent: Vec<String> = got.iter().map(|m| m.message_id()).collect();
+    sent.sort();
+    let mut expected: Vec<String> = ids.iter().map(|id| message_id_of(id)).collect();
+    expected.sort();
+    assert_eq!(sent, expected);
+    for id in &ids {
+        let e = wait_for_event(&t.db, id, WAIT, |e| e.delivered_at.is_some()).await;
+        assert!(e.attempts >= 1 && e.dead_at.is_none(), "{e:?}");
+    }
+    stop.cancel();
+    handle.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

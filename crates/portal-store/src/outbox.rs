@@ -218,6 +218,36 @@ pub async fn release(conn: &mut DbConn, ids: &[String], leased_until: PrimitiveD
     Ok(())
 }
 
+/// Hands back an event whose attempt could not reach the transport (the mail relay was down):
+/// due again at once, the attempt the claim counted taken back, the reason kept in `last_error`
+/// for operators. Only while this claim's lease holds (as [`release`]).
+pub async fn mark_not_attempted(
+    conn: &mut DbConn,
+    id: &str,
+    leased_until: PrimitiveDateTime,
+    error: &str,
+) -> Result<(), StoreError> {
+    let error: String = error.chars().take(500).collect();
+    on_backend!(conn, |c| Cached(
+        diesel::update(
+            outbox_events::table.filter(
+                outbox_events::id
+                    .eq(id)
+                    .and(outbox_events::delivered_at.is_null())
+                    .and(outbox_events::claimed_until.eq(leased_until))
+            )
+        )
+        .set((
+            outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
+            outbox_events::attempts.eq(outbox_events::attempts - 1),
+            outbox_events::last_error.eq(&error),
+        ))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
 /// One event, whatever its state (operators' tools and tests).
 pub async fn find(conn: &mut DbConn, id: &str) -> Result<OutboxEvent, StoreError> {
     Ok(on_backend!(conn, |c| outbox_events::table.find(id).select(OutboxEvent::as_select()).first(c).await)?)
