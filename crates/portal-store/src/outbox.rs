@@ -219,8 +219,9 @@ pub async fn release(conn: &mut DbConn, ids: &[String], leased_until: PrimitiveD
 }
 
 /// Hands back an event whose attempt could not reach the transport (the mail relay was down):
-/// due again at once, the attempt the claim counted taken back, the reason kept in `last_error`
-/// for operators. Only while this claim's lease holds (as [`release`]).
+/// due again at once, the attempt the claim counted taken back ([`release`]), the reason kept in
+/// `last_error` for operators. Only while this claim's lease holds. Call inside
+/// [`crate::Db::write`].
 pub async fn mark_not_attempted(
     conn: &mut DbConn,
     id: &str,
@@ -228,24 +229,13 @@ pub async fn mark_not_attempted(
     error: &str,
 ) -> Result<(), StoreError> {
     let error: String = error.chars().take(500).collect();
+    let leased = outbox_events::id.eq(id).and(outbox_events::claimed_until.eq(leased_until));
     on_backend!(conn, |c| Cached(
-        diesel::update(
-            outbox_events::table.filter(
-                outbox_events::id
-                    .eq(id)
-                    .and(outbox_events::delivered_at.is_null())
-                    .and(outbox_events::claimed_until.eq(leased_until))
-            )
-        )
-        .set((
-            outbox_events::claimed_until.eq(None::<PrimitiveDateTime>),
-            outbox_events::attempts.eq(outbox_events::attempts - 1),
-            outbox_events::last_error.eq(&error),
-        ))
+        diesel::update(outbox_events::table.filter(leased)).set(outbox_events::last_error.eq(&error))
     )
     .execute(c)
     .await)?;
-    Ok(())
+    release(conn, &[id.to_owned()], leased_until).await
 }
 
 /// One event, whatever its state (operators' tools and tests).
