@@ -118,21 +118,21 @@ pub(crate) async fn visible_conversation(
     Ok((conv, mine))
 }
 
-/// [`visible_conversation`] with everyone in it (the caller's own row among them), read
-/// together: what a reply needs before its transaction.
+/// [`visible_conversation`] with everyone in it (the caller's own row, also returned, among
+/// them), read together: what a thread and a reply need.
 pub(crate) async fn visible_with_participants(
     conn: &mut DbConn,
     caller: &Caller,
     id: &str,
-) -> Result<(ConversationRow, Vec<ParticipantRow>), MessagingError> {
+) -> Result<(ConversationRow, ParticipantRow, Vec<ParticipantRow>), MessagingError> {
     let id = ConversationId::parse(id).map_err(|_| AccessError::NotFound)?;
     let (conv, parts) = store::conversation_with_participants(conn, id.as_str()).await?.ok_or(AccessError::NotFound)?;
     let me = caller.party();
-    let mine = parts.iter().any(|p| p.participant_kind == me.kind && p.participant_id == me.id);
-    if !mine || !caller.may_reach(conv.patient_id.as_deref()) {
-        return Err(AccessError::NotFound.into());
+    let mine = parts.iter().find(|p| p.participant_kind == me.kind && p.participant_id == me.id).cloned();
+    match mine {
+        Some(mine) if caller.may_reach(conv.patient_id.as_deref()) => Ok((conv, mine, parts)),
+        _ => Err(AccessError::NotFound.into()),
     }
-    Ok((conv, parts))
 }
 
 fn patient_name(r: &InboxRow) -> Option<String> {
@@ -219,7 +219,7 @@ pub async fn inbox(
 pub async fn open_thread(db: &Db, caller: &Caller, conversation_id: &str) -> Result<ThreadView, MessagingError> {
     let me = caller.party();
     let mut conn = db.read().await?;
-    let (conv, mine) = visible_conversation(&mut conn, caller, conversation_id).await?;
+    let (conv, mine, parts) = visible_with_participants(&mut conn, caller, conversation_id).await?;
     let (unread_before, rows, has_earlier) = if mine.unread_count > 0 {
         drop(conn);
         let (id, who) = (conv.id.clone(), me.clone());
@@ -242,7 +242,6 @@ pub async fn open_thread(db: &Db, caller: &Caller, conversation_id: &str) -> Res
         let (rows, earlier) = store::thread(&mut conn, &conv.id, THREAD_MESSAGES).await?;
         (0, rows, earlier)
     };
-    let parts = store::participants_of(&mut conn, &conv.id).await?;
     let reply_refused = match crate::send::reply_check(&mut conn, caller, &conv, &parts).await {
         Ok(_) => None,
         Err(MessagingError::Refused(r)) => Some(r.to_string()),

@@ -638,7 +638,7 @@ pub async fn reply(db: &Db, caller: &Caller, conversation_id: &str, input: Reply
     let (_, body, key) = parse_texts(None, &input.body, &input.idempotency_key)?;
     let me = caller.party();
     let mut conn = db.read().await?;
-    let (conv, parts) = crate::inbox::visible_with_participants(&mut conn, caller, conversation_id).await?;
+    let (conv, _mine, parts) = crate::inbox::visible_with_participants(&mut conn, caller, conversation_id).await?;
     if let Some(sent) = earlier_send(&mut conn, &me, key.as_ref(), &body, Some(&conv.id)).await? {
         return Ok(sent);
     }

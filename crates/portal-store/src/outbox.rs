@@ -38,7 +38,10 @@ pub struct OutboxEvent {
 /// Records an event; call inside the use case's write transaction. Returns its id, which also
 /// serves as the idempotency key of its delivery (for example an e-mail's Message-ID).
 pub async fn enqueue(conn: &mut DbConn, kind: &str, payload: &serde_json::Value) -> Result<String, StoreError> {
-    let row = NewEvent::of(kind, payload);
+    insert_event(conn, NewEvent::of(kind, payload)).await
+}
+
+async fn insert_event(conn: &mut DbConn, row: NewEvent) -> Result<String, StoreError> {
     let id = row.id.clone();
     on_backend!(conn, |c| diesel::insert_into(outbox_events::table).values(row.clone()).execute(c).await)?;
     Ok(id)
@@ -133,8 +136,7 @@ pub async fn claim(
 
 /// Records a domain event (see [`portal_core::events::DomainEvent`]).
 pub async fn enqueue_event(conn: &mut DbConn, event: &portal_core::events::DomainEvent) -> Result<String, StoreError> {
-    let payload = serde_json::to_value(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    enqueue(conn, event.kind(), &payload).await
+    insert_event(conn, NewEvent::of_event(event)?).await
 }
 
 /// Replaces a delivered event's payload, so that a one-time secret it carried is gone.
